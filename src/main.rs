@@ -1,0 +1,3 @@
+fn main() {
+    println!("edgesip {}", env!("CARGO_PKG_VERSION"));
+}
