@@ -1,9 +1,13 @@
 //! edgesip: a small stateless SIP proxy and RTP relay for routers.
 //!
 //! The crate is a sans-IO core plus a thin mio shell:
-//! - [`sip`]: zero-copy parsing of SIP datagrams and one-pass rewriting into
-//!   caller-owned buffers. Nothing here allocates.
+//! - [`sip`]: zero-copy parsing of SIP datagrams, one-pass rewriting into
+//!   caller-owned buffers, and the SDP view. Nothing there allocates.
+//! - [`token`]: the encrypted Contact tokens; [`key`]: the secret they use.
+//! - [`hmac`]: keyed MD5 for tags, branches, tokens and nonces.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-pub mod sip;
 pub mod hmac;
+pub mod key;
+pub mod sip;
+pub mod token;

@@ -1,1 +1,42 @@
-//! SIP wire layer.
+//! SIP wire layer: zero-copy parsing of one UDP datagram and one-pass
+//! rewriting into a caller-owned buffer.
+//!
+//! Invariants:
+//! - A [`Message`] borrows the receive buffer; every accessor returns slices
+//!   of that buffer. Nothing here allocates.
+//! - [`Message::parse`] is the only entry point for untrusted bytes. When it
+//!   returns `Ok`, the start line, the headers the proxy relies on (Via, From,
+//!   To, Call-ID, CSeq, Max-Forwards, Content-Length, Contact, Route,
+//!   Record-Route) and the Request-URI have been validated, so the typed
+//!   accessors only return `None` for headers that are absent.
+//! - [`Message::parse_unchecked`] checks only the framing (start line and
+//!   header lines). It exists so that an error response can still be built
+//!   for a message whose content is invalid.
+//! - The [`Rewriter`] copies every byte it was not told to change, in order.
+
+mod addr;
+mod cursor;
+mod error;
+mod header;
+mod message;
+mod params;
+mod response;
+mod rewrite;
+pub(crate) mod scan;
+pub mod sdp;
+mod uri;
+mod via;
+
+pub use addr::NameAddr;
+pub use cursor::{Cursor, Full};
+pub use error::Error;
+pub use header::{Elements, HeaderName};
+pub use message::{CSeq, Header, Message, StartLine, MAX_HEADERS};
+pub use params::{Param, Params};
+pub use response::{stateless_to_tag, write_response, Reply, TO_TAG_LEN};
+pub use rewrite::{HeaderPos, Rewriter, MAX_EDITS, SCRATCH};
+pub use uri::{Scheme, Uri};
+pub use via::Via;
+
+/// Largest UDP payload; also the size of receive and send buffers.
+pub const MAX_DATAGRAM: usize = 65_535;

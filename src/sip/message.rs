@@ -1,0 +1,668 @@
+use super::addr::NameAddr;
+use super::error::Error;
+use super::header::{Elements, HeaderName};
+use super::scan::{is_lws, is_token_str, offset_in, parse_u32, trim};
+use super::uri::{Scheme, Uri};
+use super::via::Via;
+
+/// Header lines kept per message; one more is [`Error::TooManyHeaders`].
+pub const MAX_HEADERS: usize = 128;
+
+/// One header line, possibly folded over several physical lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'b> {
+    pub name: HeaderName,
+    /// The name as written (compact or long, any case).
+    pub raw_name: &'b [u8],
+    /// The value, trimmed; folds stay inside it.
+    pub value: &'b [u8],
+    /// The whole line from its first byte through its line terminator.
+    pub line: &'b [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartLine<'b> {
+    Request {
+        method: &'b [u8],
+        uri: &'b [u8],
+        version: &'b [u8],
+    },
+    Response {
+        version: &'b [u8],
+        code: u16,
+        reason: &'b [u8],
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CSeq<'b> {
+    pub num: u32,
+    pub method: &'b [u8],
+}
+
+impl<'b> CSeq<'b> {
+    pub fn parse(v: &'b [u8]) -> Option<CSeq<'b>> {
+        let v = trim(v);
+        let sp = v.iter().position(|b| is_lws(*b))?;
+        // RFC 3261 §8.1.1.5: the number is less than 2**31.
+        let num = parse_u32(&v[..sp], (1 << 31) - 1)?;
+        let method = trim(&v[sp..]);
+        is_token_str(method).then_some(CSeq { num, method })
+    }
+}
+
+/// A parsed datagram. Every slice borrows the receive buffer.
+#[derive(Debug, Clone)]
+pub struct Message<'b> {
+    buf: &'b [u8],
+    start: StartLine<'b>,
+    /// The start line including its terminator.
+    start_line: &'b [u8],
+    headers: heapless::Vec<Header<'b>, MAX_HEADERS>,
+    /// Offset of the empty line that ends the headers.
+    headers_end: usize,
+    body: &'b [u8],
+}
+
+/// Splits one line off `s` at `\n` (with an optional `\r` before it).
+/// Returns (content, line length including the terminator).
+fn line(s: &[u8]) -> Option<(&[u8], usize)> {
+    let nl = s.iter().position(|b| *b == b'\n')?;
+    let content = if nl > 0 && s[nl - 1] == b'\r' {
+        &s[..nl - 1]
+    } else {
+        &s[..nl]
+    };
+    Some((content, nl + 1))
+}
+
+fn version_ok(v: &[u8]) -> Result<(), Error> {
+    match v {
+        [s, i, p, b'/', maj @ .., b'.', min] if [*s, *i, *p].eq_ignore_ascii_case(b"SIP") => {
+            if !maj.is_empty() && maj.iter().all(u8::is_ascii_digit) && min.is_ascii_digit() {
+                Ok(())
+            } else {
+                Err(Error::StartLine)
+            }
+        }
+        _ => Err(Error::StartLine),
+    }
+}
+
+fn parse_start(l: &[u8]) -> Result<StartLine<'_>, Error> {
+    if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+        let sp = l.iter().position(|b| *b == b' ').ok_or(Error::StartLine)?;
+        let version = &l[..sp];
+        version_ok(version)?;
+        let rest = &l[sp + 1..];
+        let code_raw = rest.get(..3).ok_or(Error::StatusCode)?;
+        if rest.get(3).is_some_and(|b| *b != b' ') {
+            return Err(Error::StatusCode);
+        }
+        let code = parse_u32(code_raw, 699)
+            .filter(|c| *c >= 100)
+            .ok_or(Error::StatusCode)? as u16;
+        let reason = rest.get(4..).unwrap_or(&[]);
+        if reason.iter().any(|b| *b == b'\r' || *b == b'\n') {
+            return Err(Error::StartLine);
+        }
+        return Ok(StartLine::Response {
+            version,
+            code,
+            reason,
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version: exactly two single
+    // spaces (RFC 4475 LWSSTART, LWSRURI, TRWS).
+    let first = l.iter().position(|b| *b == b' ').ok_or(Error::StartLine)?;
+    let last = l.iter().rposition(|b| *b == b' ').ok_or(Error::StartLine)?;
+    let method = &l[..first];
+    let version = &l[last + 1..];
+    if !is_token_str(method) || last <= first {
+        return Err(Error::StartLine);
+    }
+    version_ok(version)?;
+    let uri = &l[first + 1..last];
+    if uri.is_empty() || uri.iter().any(|b| *b <= b' ') {
+        return Err(Error::RequestUri);
+    }
+    Ok(StartLine::Request {
+        method,
+        uri,
+        version,
+    })
+}
+
+impl<'b> Message<'b> {
+    /// Parses and validates a datagram. See the module docs for what `Ok`
+    /// guarantees.
+    pub fn parse(buf: &'b [u8]) -> Result<Message<'b>, Error> {
+        let mut m = Message::parse_unchecked(buf)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Parses the framing only: start line, header lines and the raw body.
+    pub fn parse_unchecked(buf: &'b [u8]) -> Result<Message<'b>, Error> {
+        // RFC 3261 §7.5: ignore CRLFs before the start line.
+        let lead = buf
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let rest = &buf[lead..];
+        if rest
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0))
+        {
+            return Err(Error::Empty);
+        }
+        let (start_content, start_len) = line(rest).ok_or(Error::Unterminated)?;
+        let start = parse_start(start_content)?;
+        let start_line = &rest[..start_len];
+        let mut pos = lead + start_len;
+        let mut headers = heapless::Vec::new();
+        loop {
+            let (content, len) = line(&buf[pos..]).ok_or(Error::Unterminated)?;
+            if content.is_empty() {
+                let headers_end = pos;
+                return Ok(Message {
+                    buf,
+                    start,
+                    start_line,
+                    headers,
+                    headers_end,
+                    body: &buf[pos + len..],
+                });
+            }
+            // A header line plus its folded continuation lines.
+            let mut end = pos + len;
+            while buf.get(end).is_some_and(|b| *b == b' ' || *b == b'\t') {
+                let (_, l) = line(&buf[end..]).ok_or(Error::Unterminated)?;
+                end += l;
+            }
+            let whole = &buf[pos..end];
+            let logical = trim_terminator(whole);
+            if logical.first().is_some_and(|b| is_lws(*b))
+                || logical
+                    .iter()
+                    .enumerate()
+                    .any(|(i, b)| *b == b'\r' && logical.get(i + 1) != Some(&b'\n'))
+            {
+                return Err(Error::HeaderLine);
+            }
+            let colon = logical
+                .iter()
+                .position(|b| *b == b':')
+                .ok_or(Error::HeaderLine)?;
+            let raw_name = trim(&logical[..colon]);
+            if !is_token_str(raw_name) || logical[..colon].contains(&b'\n') {
+                return Err(Error::HeaderLine);
+            }
+            let h = Header {
+                name: HeaderName::from_bytes(raw_name),
+                raw_name,
+                value: trim(&logical[colon + 1..]),
+                line: whole,
+            };
+            headers.push(h).map_err(|_| Error::TooManyHeaders)?;
+            pos = end;
+        }
+    }
+
+    fn validate(&mut self) -> Result<(), Error> {
+        let version = match self.start {
+            StartLine::Request { version, .. } | StartLine::Response { version, .. } => version,
+        };
+        if !version.eq_ignore_ascii_case(b"SIP/2.0") {
+            return Err(Error::Version);
+        }
+        if let StartLine::Request { uri, .. } = self.start {
+            let u = Uri::parse(uri).ok_or(Error::RequestUri)?;
+            if matches!(u.scheme, Scheme::Sip | Scheme::Sips) && u.headers.is_some() {
+                return Err(Error::RequestUri);
+            }
+        }
+        for name in [
+            HeaderName::ContentLength,
+            HeaderName::CSeq,
+            HeaderName::CallId,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::MaxForwards,
+        ] {
+            let mut first: Option<&[u8]> = None;
+            for h in self.headers_named(name) {
+                match first {
+                    None => first = Some(h.value),
+                    Some(v) if v != h.value => return Err(Error::Conflict(name)),
+                    Some(_) => {}
+                }
+            }
+        }
+        for name in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            if self.header(name).is_none() {
+                return Err(Error::Missing(name));
+            }
+        }
+        let cseq = self.cseq().ok_or(Error::Malformed(HeaderName::CSeq))?;
+        if let Some(m) = self.method() {
+            if m != cseq.method {
+                return Err(Error::CSeqMethod);
+            }
+        }
+        let call_id = self.call_id().unwrap_or_default();
+        if call_id.is_empty() || call_id.iter().any(|b| is_lws(*b)) {
+            return Err(Error::Malformed(HeaderName::CallId));
+        }
+        for (name, v) in [(HeaderName::From, self.from()), (HeaderName::To, self.to())] {
+            v.ok_or(Error::Malformed(name))?;
+        }
+        for h in self.headers.iter() {
+            let ok = match h.name {
+                HeaderName::Via => Elements::new(h.value).all(|e| Via::parse(e).is_some()),
+                HeaderName::Route | HeaderName::RecordRoute => {
+                    Elements::new(h.value).all(|e| NameAddr::parse(e).is_some())
+                }
+                HeaderName::Contact => {
+                    h.value == b"*" || Elements::new(h.value).all(|e| NameAddr::parse(e).is_some())
+                }
+                HeaderName::MaxForwards => parse_u32(h.value, 255).is_some(),
+                HeaderName::Expires | HeaderName::MinExpires | HeaderName::ContentLength => {
+                    parse_u32(h.value, u32::MAX).is_some()
+                }
+                _ => true,
+            };
+            if !ok {
+                return Err(Error::Malformed(h.name));
+            }
+        }
+        // Over UDP a missing Content-Length means the rest of the datagram
+        // (RFC 3261 §18.3); bytes beyond it are dropped.
+        if let Some(cl) = self.content_length() {
+            let cl = cl as usize;
+            if cl > self.body.len() {
+                return Err(Error::BodyTruncated);
+            }
+            self.body = &self.body[..cl];
+        }
+        Ok(())
+    }
+
+    pub fn buf(&self) -> &'b [u8] {
+        self.buf
+    }
+
+    pub fn start(&self) -> &StartLine<'b> {
+        &self.start
+    }
+
+    pub fn start_line(&self) -> &'b [u8] {
+        self.start_line
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    pub fn method(&self) -> Option<&'b [u8]> {
+        match self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn is_method(&self, m: &[u8]) -> bool {
+        self.method() == Some(m)
+    }
+
+    pub fn request_uri_raw(&self) -> Option<&'b [u8]> {
+        match self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    pub fn request_uri(&self) -> Option<Uri<'b>> {
+        self.request_uri_raw().and_then(Uri::parse)
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code, .. } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    pub fn headers(&self) -> &[Header<'b>] {
+        &self.headers
+    }
+
+    pub fn header(&self, name: HeaderName) -> Option<&Header<'b>> {
+        self.headers.iter().find(|h| h.name == name)
+    }
+
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'b>> + '_ {
+        self.headers.iter().filter(move |h| h.name == name)
+    }
+
+    /// Every element of every `name` header, with its header index.
+    pub fn elements(&self, name: HeaderName) -> impl Iterator<Item = (usize, &'b [u8])> + '_ {
+        self.headers
+            .iter()
+            .enumerate()
+            .filter(move |(_, h)| h.name == name)
+            .flat_map(|(i, h)| Elements::new(h.value).map(move |e| (i, e)))
+    }
+
+    pub fn vias(&self) -> impl Iterator<Item = (usize, Via<'b>)> + '_ {
+        self.elements(HeaderName::Via)
+            .filter_map(|(i, e)| Via::parse(e).map(|v| (i, v)))
+    }
+
+    pub fn top_via(&self) -> Option<(usize, Via<'b>)> {
+        self.vias().next()
+    }
+
+    /// Elements of a name-addr list header (Contact, Route, Record-Route).
+    pub fn addrs(&self, name: HeaderName) -> impl Iterator<Item = (usize, NameAddr<'b>)> + '_ {
+        self.elements(name)
+            .filter_map(|(i, e)| NameAddr::parse(e).map(|a| (i, a)))
+    }
+
+    pub fn call_id(&self) -> Option<&'b [u8]> {
+        self.header(HeaderName::CallId).map(|h| h.value)
+    }
+
+    pub fn cseq(&self) -> Option<CSeq<'b>> {
+        self.header(HeaderName::CSeq)
+            .and_then(|h| CSeq::parse(h.value))
+    }
+
+    pub fn from(&self) -> Option<NameAddr<'b>> {
+        self.header(HeaderName::From)
+            .and_then(|h| NameAddr::parse(h.value))
+    }
+
+    pub fn to(&self) -> Option<NameAddr<'b>> {
+        self.header(HeaderName::To)
+            .and_then(|h| NameAddr::parse(h.value))
+    }
+
+    pub fn max_forwards(&self) -> Option<u32> {
+        self.header(HeaderName::MaxForwards)
+            .and_then(|h| parse_u32(h.value, 255))
+    }
+
+    pub fn content_length(&self) -> Option<u32> {
+        self.header(HeaderName::ContentLength)
+            .and_then(|h| parse_u32(h.value, u32::MAX))
+    }
+
+    pub fn content_type(&self) -> Option<&'b [u8]> {
+        self.header(HeaderName::ContentType).map(|h| h.value)
+    }
+
+    pub fn expires(&self) -> Option<u32> {
+        self.header(HeaderName::Expires)
+            .and_then(|h| parse_u32(h.value, u32::MAX))
+    }
+
+    /// The body, cut to Content-Length once validated.
+    pub fn body(&self) -> &'b [u8] {
+        self.body
+    }
+
+    /// Offset of the empty line that ends the headers.
+    pub fn headers_end(&self) -> usize {
+        self.headers_end
+    }
+
+    /// Offset of a slice of this message's buffer.
+    pub fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        offset_in(self.buf, part)
+    }
+}
+
+fn trim_terminator(l: &[u8]) -> &[u8] {
+    let l = l.strip_suffix(b"\n").unwrap_or(l);
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    const INVITE: &[u8] = b"INVITE sip:bob@[2001:db8::2]:5070;transport=udp SIP/2.0\r\n\
+v: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;rport,\r\n SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK0\r\n\
+Max-Forwards: 70\r\n\
+f: \"Doe, John\" <sip:john@example.org>;tag=a\r\n\
+t: <sip:bob@example.com>\r\n\
+i: 1@h\r\n\
+CSeq: 4\r\n  INVITE\r\n\
+m: <sip:john@[2001:db8::1]>;expires=30, \"x,y\" <sip:z@h>\r\n\
+Subject: folded\r\n\tvalue\r\n\
+l: 3\r\n\
+\r\n\
+abcEXTRA";
+
+    fn replace(from: &str, to: &str) -> Vec<u8> {
+        String::from_utf8(INVITE.to_vec())
+            .unwrap()
+            .replacen(from, to, 1)
+            .into_bytes()
+    }
+
+    #[test]
+    fn test_parse_compact_folded_ipv6() {
+        let m = Message::parse(INVITE).unwrap();
+        assert!(m.is_method(b"INVITE"));
+        let u = m.request_uri().unwrap();
+        assert_eq!(u.host, b"2001:db8::2");
+        assert_eq!(u.port, Some(5070));
+        let vias: Vec<Via> = m.vias().map(|(_, v)| v).collect();
+        assert_eq!(vias.len(), 2);
+        assert_eq!(vias[0].host, b"2001:db8::1");
+        assert_eq!(vias[1].host, b"10.0.0.1");
+        assert_eq!(
+            m.cseq(),
+            Some(CSeq {
+                num: 4,
+                method: b"INVITE"
+            })
+        );
+        assert_eq!(m.call_id(), Some(&b"1@h"[..]));
+        assert_eq!(m.from().unwrap().display, Some(&b"\"Doe, John\""[..]));
+        let contacts: Vec<_> = m.addrs(HeaderName::Contact).map(|(_, a)| a).collect();
+        assert_eq!(contacts.len(), 2);
+        assert_eq!(contacts[0].expires(), Some(30));
+        assert_eq!(contacts[1].uri.raw, b"sip:z@h");
+        let subj = m.header(HeaderName::Subject).unwrap();
+        assert_eq!(subj.value, b"folded\r\n\tvalue");
+        assert_eq!(subj.raw_name, b"Subject");
+        assert_eq!(m.body(), b"abc");
+        assert_eq!(m.headers().len(), 9);
+    }
+
+    #[test]
+    fn test_response_and_leading_crlf() {
+        let raw = b"\r\n\r\nSIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
+        let m = Message::parse(raw).unwrap();
+        assert_eq!(m.status(), Some(180));
+        assert_eq!(m.start_line(), b"SIP/2.0 180 Ringing\r\n");
+        assert!(!m.is_request());
+    }
+
+    #[test]
+    fn test_validation_errors() {
+        let cases: &[(&str, &str, Error)] = &[
+            ("INVITE sip", "INVITE  sip", Error::RequestUri),
+            ("SIP/2.0\r\nv:", "SIP/3.0\r\nv:", Error::Version),
+            ("SIP/2.0\r\nv:", "SIP/2\r\nv:", Error::StartLine),
+            ("SIP/2.0\r\nv:", "SIP/2.0 \r\nv:", Error::StartLine),
+            ("INVITE sip:bob", "INVITE <sip:bob", Error::RequestUri),
+            (
+                "transport=udp SIP",
+                "transport=udp?x=y SIP",
+                Error::RequestUri,
+            ),
+            ("CSeq: 4\r\n  INVITE", "CSeq: 4 BYE", Error::CSeqMethod),
+            (
+                "CSeq: 4",
+                "CSeq: 2147483648",
+                Error::Malformed(HeaderName::CSeq),
+            ),
+            ("CSeq: 4", "CSeq: x", Error::Malformed(HeaderName::CSeq)),
+            (
+                "i: 1@h\r\n",
+                "i: 1@h\r\ni: 2@h\r\n",
+                Error::Conflict(HeaderName::CallId),
+            ),
+            (
+                "l: 3\r\n",
+                "l: 3\r\nl: 4\r\n",
+                Error::Conflict(HeaderName::ContentLength),
+            ),
+            (
+                "t: <sip:bob@example.com>\r\n",
+                "t: <sip:bob@example.com>\r\nTo: <sip:x@y>\r\n",
+                Error::Conflict(HeaderName::To),
+            ),
+            (
+                "f: \"Doe",
+                "f: \"Doe\r\nFrom: <sip:x@y>\r\nX: \"",
+                Error::Conflict(HeaderName::From),
+            ),
+            ("i: 1@h\r\n", "", Error::Missing(HeaderName::CallId)),
+            (
+                "t: <sip:bob@example.com>\r\n",
+                "",
+                Error::Missing(HeaderName::To),
+            ),
+            (
+                "Max-Forwards: 70",
+                "Max-Forwards: 256",
+                Error::Malformed(HeaderName::MaxForwards),
+            ),
+            (
+                "Max-Forwards: 70",
+                "Max-Forwards: -1",
+                Error::Malformed(HeaderName::MaxForwards),
+            ),
+            ("l: 3", "l: 9", Error::BodyTruncated),
+            ("l: 3", "l: 3x", Error::Malformed(HeaderName::ContentLength)),
+            (
+                "branch=z9hG4bK0",
+                "branch=z9hG4bK0;;",
+                Error::Malformed(HeaderName::Via),
+            ),
+            (
+                "<sip:z@h>",
+                "<sip:z@h",
+                Error::Malformed(HeaderName::Contact),
+            ),
+            (
+                "t: <sip:bob",
+                "t: \"x <sip:bob",
+                Error::Malformed(HeaderName::To),
+            ),
+            ("i: 1@h", "i: 1 @h", Error::Malformed(HeaderName::CallId)),
+            ("Subject: folded", "Subject folded", Error::HeaderLine),
+            ("Subject: folded", "Sub ject: folded", Error::HeaderLine),
+            ("Subject: folded", "Subject: fol\rded", Error::HeaderLine),
+            ("\r\n\r\nabc", "\r\nabc", Error::Unterminated),
+        ];
+        for (from, to, want) in cases {
+            let raw = replace(from, to);
+            assert_ne!(raw, INVITE, "{from}");
+            assert_eq!(Message::parse(&raw).err(), Some(*want), "{from} -> {to}");
+        }
+        // parse_unchecked still frames a message whose content is invalid,
+        // so an error response can be built.
+        let raw = replace("CSeq: 4\r\n  INVITE", "CSeq: 4 BYE");
+        let m = Message::parse_unchecked(&raw).unwrap();
+        assert_eq!(m.call_id(), Some(&b"1@h"[..]));
+    }
+
+    #[test]
+    fn test_framing_errors() {
+        assert_eq!(Message::parse(b"").err(), Some(Error::Empty));
+        assert_eq!(Message::parse(b"\r\n\r\n").err(), Some(Error::Empty));
+        assert_eq!(Message::parse(b"\0\0\0\0").err(), Some(Error::Empty));
+        assert_eq!(
+            Message::parse(b"INVITE sip:a@b SIP/2.0\r\nVia: x").err(),
+            Some(Error::Unterminated)
+        );
+        assert_eq!(
+            Message::parse(b"SIP/2.0 4294967301 big\r\n\r\n").err(),
+            Some(Error::StatusCode)
+        );
+        assert_eq!(
+            Message::parse(b"SIP/2.0 099 low\r\n\r\n").err(),
+            Some(Error::StatusCode)
+        );
+        let mut many = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        for _ in 0..=MAX_HEADERS {
+            many.extend_from_slice(b"X: y\r\n");
+        }
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(Message::parse(&many).err(), Some(Error::TooManyHeaders));
+    }
+
+    #[test]
+    fn test_every_prefix_is_error_or_complete() {
+        let full = Message::parse(INVITE).unwrap();
+        let full_len = full.offset_of(full.body()).unwrap() + full.body().len();
+        for n in 0..INVITE.len() {
+            match Message::parse(&INVITE[..n]) {
+                Err(_) => {}
+                Ok(m) => {
+                    // Only prefixes that hold the whole message can parse.
+                    assert!(n >= full_len, "prefix {n} parsed");
+                    assert_eq!(m.body(), b"abc");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn test_random_bytes_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut buf = [0u8; 512];
+        for round in 0..20_000 {
+            // Half pure noise, half mutations of a valid message.
+            let len = if round % 2 == 0 {
+                let len = (next() % 512) as usize;
+                for b in &mut buf[..len] {
+                    *b = next() as u8;
+                }
+                len
+            } else {
+                let len = INVITE.len();
+                buf[..len].copy_from_slice(INVITE);
+                for _ in 0..(next() % 8) {
+                    let i = (next() as usize) % len;
+                    const NASTY: &[u8] = b"\r\n :;,<>\"@[]%\\0Aa\t";
+                    buf[i] = NASTY[(next() as usize) % NASTY.len()];
+                }
+                len
+            };
+            if let Ok(m) = Message::parse(&buf[..len]) {
+                let _ = (m.vias().count(), m.addrs(HeaderName::Contact).count());
+                let _ = (m.request_uri(), m.from(), m.to(), m.cseq());
+            }
+        }
+    }
+}

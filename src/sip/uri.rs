@@ -1,0 +1,308 @@
+use super::params::{Param, Params};
+use super::scan::{find, is_uri_text, parse_u32};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Sip,
+    Sips,
+    Tel,
+    /// Any other absolute URI; kept opaque.
+    Other,
+}
+
+/// A view of a URI. For `sip:` and `sips:` every part is split out; other
+/// schemes are only checked for a valid scheme and URI characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uri<'b> {
+    pub raw: &'b [u8],
+    pub scheme: Scheme,
+    /// Still escaped (`%75se%72`); compare with [`Uri::user_eq`].
+    pub user: Option<&'b [u8]>,
+    pub password: Option<&'b [u8]>,
+    /// The host without IPv6 brackets.
+    pub host: &'b [u8],
+    /// `host[:port]` as written, brackets included.
+    pub host_port: &'b [u8],
+    pub port: Option<u16>,
+    /// `;name=value...` as written, or empty.
+    pub params: &'b [u8],
+    /// What follows `?`, if anything.
+    pub headers: Option<&'b [u8]>,
+}
+
+impl<'b> Uri<'b> {
+    pub fn parse(raw: &'b [u8]) -> Option<Uri<'b>> {
+        let colon = find(raw, b':')?;
+        let scheme_raw = &raw[..colon];
+        let rest = &raw[colon + 1..];
+        let scheme_ok = scheme_raw.first().is_some_and(u8::is_ascii_alphabetic)
+            && scheme_raw
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if !scheme_ok || rest.is_empty() || !is_uri_text(rest) {
+            return None;
+        }
+        let scheme = if scheme_raw.eq_ignore_ascii_case(b"sip") {
+            Scheme::Sip
+        } else if scheme_raw.eq_ignore_ascii_case(b"sips") {
+            Scheme::Sips
+        } else if scheme_raw.eq_ignore_ascii_case(b"tel") {
+            Scheme::Tel
+        } else {
+            Scheme::Other
+        };
+        let mut uri = Uri {
+            raw,
+            scheme,
+            user: None,
+            password: None,
+            host: &[],
+            host_port: &[],
+            port: None,
+            params: &[],
+            headers: None,
+        };
+        if !matches!(scheme, Scheme::Sip | Scheme::Sips) {
+            return Some(uri);
+        }
+        // '@' cannot appear unescaped in params or headers, so the first one
+        // ends the userinfo even when the user holds ';' or '?' (RFC 4475
+        // INTMETH, SEMIURI).
+        let after_user = match find(rest, b'@') {
+            Some(at) => {
+                let userinfo = &rest[..at];
+                let (user, password) = match find(userinfo, b':') {
+                    Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
+                    None => (userinfo, None),
+                };
+                if user.is_empty() {
+                    return None;
+                }
+                uri.user = Some(user);
+                uri.password = password;
+                &rest[at + 1..]
+            }
+            None => rest,
+        };
+        let hp_end = after_user
+            .iter()
+            .position(|b| *b == b';' || *b == b'?')
+            .unwrap_or(after_user.len());
+        let host_port = &after_user[..hp_end];
+        let (host, port) = split_host_port(host_port)?;
+        uri.host = host;
+        uri.host_port = host_port;
+        uri.port = port;
+        let tail = &after_user[hp_end..];
+        let (params, headers) = match find(tail, b'?') {
+            Some(q) => (&tail[..q], Some(&tail[q + 1..])),
+            None => (tail, None),
+        };
+        if !Params::valid(params) || headers.is_some_and(<[u8]>::is_empty) {
+            return None;
+        }
+        uri.params = params;
+        uri.headers = headers;
+        Some(uri)
+    }
+
+    pub fn is_sip(&self) -> bool {
+        matches!(self.scheme, Scheme::Sip | Scheme::Sips)
+    }
+
+    pub fn param(&self, name: &[u8]) -> Option<Param<'b>> {
+        Params::find(self.params, name)
+    }
+
+    pub fn param_value(&self, name: &[u8]) -> Option<&'b [u8]> {
+        self.param(name).and_then(|p| p.value)
+    }
+
+    pub fn has_lr(&self) -> bool {
+        self.param(b"lr").is_some()
+    }
+
+    /// The host as an IP address, when it is a literal.
+    pub fn ip(&self) -> Option<IpAddr> {
+        parse_ip(self.host)
+    }
+
+    /// The port, or 5060 (5061 for sips).
+    pub fn port_or_default(&self) -> u16 {
+        self.port.unwrap_or(if self.scheme == Scheme::Sips {
+            5061
+        } else {
+            5060
+        })
+    }
+
+    /// Compares the user parts after undoing `%HH` escapes (RFC 3261 §19.1.4).
+    pub fn user_eq(&self, other: &[u8]) -> bool {
+        match self.user {
+            Some(u) => unescaped_eq(u, other),
+            None => other.is_empty(),
+        }
+    }
+}
+
+/// Splits `host[:port]`, checking the host is a name, IPv4 or `[IPv6]`.
+pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let (host, port_part) = if s.first() == Some(&b'[') {
+        let close = find(s, b']')?;
+        let host = &s[1..close];
+        match parse_ip(host) {
+            Some(IpAddr::V6(_)) => {}
+            _ => return None,
+        }
+        (host, &s[close + 1..])
+    } else {
+        let c = find(s, b':').unwrap_or(s.len());
+        let host = &s[..c];
+        let ok = !host.is_empty()
+            && host
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        if !ok {
+            return None;
+        }
+        (host, &s[c..])
+    };
+    let port = match port_part {
+        [] => None,
+        [b':', digits @ ..] => Some(parse_u32(digits, 65535)? as u16),
+        _ => return None,
+    };
+    Some((host, port))
+}
+
+pub(crate) fn parse_ip(s: &[u8]) -> Option<IpAddr> {
+    core::str::from_utf8(s).ok()?.parse().ok()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Compares `escaped` (with `%HH`) against plain bytes.
+pub(crate) fn unescaped_eq(escaped: &[u8], plain: &[u8]) -> bool {
+    let mut i = 0;
+    let mut j = 0;
+    while i < escaped.len() {
+        let b = if escaped[i] == b'%' {
+            match (
+                escaped.get(i + 1).copied().and_then(hex),
+                escaped.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(h), Some(l)) => {
+                    i += 3;
+                    h << 4 | l
+                }
+                _ => return false,
+            }
+        } else {
+            i += 1;
+            escaped[i - 1]
+        };
+        if plain.get(j) != Some(&b) {
+            return false;
+        }
+        j += 1;
+    }
+    j == plain.len()
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_parse_full_sip_uri() {
+        let u =
+            Uri::parse(b"sip:alice:secret@example.com:5070;transport=udp;lr?Subject=hi").unwrap();
+        assert_eq!(u.scheme, Scheme::Sip);
+        assert_eq!(u.user, Some(&b"alice"[..]));
+        assert_eq!(u.password, Some(&b"secret"[..]));
+        assert_eq!(u.host, b"example.com");
+        assert_eq!(u.host_port, b"example.com:5070");
+        assert_eq!(u.port, Some(5070));
+        assert_eq!(u.params, b";transport=udp;lr");
+        assert_eq!(u.param_value(b"transport"), Some(&b"udp"[..]));
+        assert!(u.has_lr());
+        assert_eq!(u.headers, Some(&b"Subject=hi"[..]));
+    }
+
+    #[test]
+    fn test_parse_ipv6_and_defaults() {
+        let u = Uri::parse(b"sips:[2001:db8::1]:5061;maddr=[::1]").unwrap();
+        assert_eq!(u.scheme, Scheme::Sips);
+        assert_eq!(u.host, b"2001:db8::1");
+        assert_eq!(u.host_port, b"[2001:db8::1]:5061");
+        assert_eq!(u.ip(), "2001:db8::1".parse().ok());
+        assert_eq!(u.param_value(b"maddr"), Some(&b"[::1]"[..]));
+        let u = Uri::parse(b"SIP:[::1]").unwrap();
+        assert_eq!(u.port_or_default(), 5060);
+        assert_eq!(Uri::parse(b"sips:h").unwrap().port_or_default(), 5061);
+        assert!(Uri::parse(b"sip:[zz::1]").is_none());
+        assert!(Uri::parse(b"sip:[::1").is_none());
+    }
+
+    #[test]
+    fn test_escapes() {
+        let u = Uri::parse(b"sip:%75se%72@example.com").unwrap();
+        assert!(u.user_eq(b"user"));
+        assert!(!u.user_eq(b"use"));
+        let u = Uri::parse(b"sip:sips%3Auser%40example.com@example.net").unwrap();
+        assert!(u.user_eq(b"sips:user@example.com"));
+        assert_eq!(u.host, b"example.net");
+        assert!(Uri::parse(b"sip:%7@example.com").is_none());
+        let u = Uri::parse(b"sip:%00@host5.example.com").unwrap();
+        assert!(u.user_eq(b"\0"));
+    }
+
+    #[test]
+    fn test_odd_but_valid_users() {
+        let u = Uri::parse(b"sip:user;par=u%40example.net@example.com").unwrap();
+        assert_eq!(u.user, Some(&b"user;par=u%40example.net"[..]));
+        assert_eq!(u.host, b"example.com");
+        let u = Uri::parse(
+            b"sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com",
+        )
+        .unwrap();
+        assert_eq!(
+            u.user,
+            Some(&b"1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"[..])
+        );
+        assert_eq!(u.host, b"example.com");
+    }
+
+    #[test]
+    fn test_other_schemes_and_errors() {
+        assert_eq!(Uri::parse(b"tel:+1-555").unwrap().scheme, Scheme::Tel);
+        let u = Uri::parse(b"nobodyKnowsThisScheme:totallyopaquecontent").unwrap();
+        assert_eq!(u.scheme, Scheme::Other);
+        assert_eq!(
+            Uri::parse(b"soap.beep://192.0.2.103:3002").unwrap().scheme,
+            Scheme::Other
+        );
+        for bad in [
+            &b"sip:"[..],
+            b"sip:@host",
+            b"sip:a b@host",
+            b"<sip:x>",
+            b"sip:host:99999",
+            b"sip:host:",
+            b"sip:ho st",
+            b"sip:host;;",
+            b"sip:host?",
+            b"1sip:x",
+            b"nocolon",
+        ] {
+            assert!(
+                Uri::parse(bad).is_none(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}
