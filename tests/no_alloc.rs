@@ -1,0 +1,187 @@
+//! Proves the hot path allocates nothing: a counting global allocator,
+//! armed per thread only around the code it measures (libtest runs tests on
+//! several threads, and its own bookkeeping allocates).
+
+use edgesip::hmac::HmacKey;
+use edgesip::sip::{
+    stateless_to_tag, write_response, HeaderName, HeaderPos, Message, Reply, Rewriter,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: defers to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ARMED.try_with(|a| {
+            if a.get() {
+                COUNT.with(|c| c.set(c.get() + 1));
+            }
+        });
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+/// Runs `f` with counting armed and returns how many allocations it made.
+fn count_allocs(f: impl FnOnce()) -> usize {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    f();
+    ARMED.with(|a| a.set(false));
+    COUNT.with(|c| c.get())
+}
+
+const INVITE: &[u8] = b"INVITE sip:bob@192.0.2.20 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKuac1;rport\r\n\
+Max-Forwards: 70\r\n\
+Route: <sip:192.0.2.1;lr>, <sip:192.0.2.2;lr>\r\n\
+From: Alice <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@10.0.0.5:5060;transport=udp>;expires=60\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 129\r\n\
+\r\n\
+v=0\r\n\
+o=alice 2890844526 2890844526 IN IP4 10.0.0.5\r\n\
+s=-\r\n\
+c=IN IP4 10.0.0.5\r\n\
+t=0 0\r\n\
+m=audio 49170 RTP/AVP 0 8\r\n\
+a=rtpmap:0 PCMU/8000\r\n";
+
+const OK200: &[u8] = b"SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKp1\r\n\
+Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKp0\r\n\
+Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKuac1;received=127.0.0.1;rport=5062\r\n\
+Record-Route: <sip:192.0.2.1;lr>\r\n\
+From: Alice <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>;tag=btag\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:bob@192.0.2.20>\r\n\
+Content-Length: 0\r\n\r\n";
+
+const ACK: &[u8] = b"ACK sip:bob@192.0.2.20 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKack;rport\r\n\
+Max-Forwards: 70\r\n\
+From: Alice <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>;tag=btag\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: 1 ACK\r\n\
+Content-Length: 0\r\n\r\n";
+
+const BYE: &[u8] = b"BYE sip:alice@10.0.0.5:5060 SIP/2.0\r\n\
+v: SIP/2.0/UDP 192.0.2.20;branch=z9hG4bKbye\r\n\
+Max-Forwards: 10\r\n\
+f: <sip:bob@example.com>;tag=btag\r\n\
+t: Alice <sip:alice@example.org>;tag=atag\r\n\
+i: call1@uac\r\n\
+CSeq: 2 BYE\r\n\
+l: 0\r\n\r\n";
+
+const REGISTER: &[u8] = b"REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP [2001:db8::5]:5060;branch=z9hG4bKreg;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=r1\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: reg1@uac\r\n\
+CSeq: 5 REGISTER\r\n\
+Contact: <sip:alice@[2001:db8::5]:5060>;expires=3600;+sip.instance=\"<urn:uuid:1>\"\r\n\
+Expires: 3600\r\n\
+Content-Length: 0\r\n\r\n";
+
+/// A proxy-like rewrite of every message: what the forwarding core does.
+fn parse_and_rewrite(raw: &[u8], out: &mut [u8], key: &HmacKey) -> usize {
+    let m = Message::parse(raw).expect("fixture parses");
+    let mut rw = Rewriter::new(&m);
+    let (vi, via) = m.top_via().expect("has a Via");
+    if m.is_request() {
+        let src = "127.0.0.1:5062".parse().expect("addr");
+        if via.needs_source_params(src) {
+            rw.replace(via.elem, |c| via.write_with_source(src, c))
+                .expect("via");
+        }
+        rw.insert_header(HeaderPos::Before(vi), b"Via", |c| {
+            c.put(b"SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK")?;
+            c.put_hex(&key.mac(&[m.call_id().unwrap_or_default()])[..8])
+        })
+        .expect("insert");
+        if let Some(i) = m
+            .headers()
+            .iter()
+            .position(|h| h.name == HeaderName::MaxForwards)
+        {
+            let mf = m.max_forwards().unwrap_or(70);
+            rw.replace_value(i, |c| c.put_u32(mf.saturating_sub(1)))
+                .expect("mf");
+        }
+        if let Some((ri, _)) = m.elements(HeaderName::Route).next() {
+            rw.remove_leading(ri, 1).expect("route");
+        }
+        if let Some((_, contact)) = m.addrs(HeaderName::Contact).next() {
+            rw.replace(contact.uri.raw, |c| c.put(b"sip:bTOKEN@192.0.2.1"))
+                .expect("contact");
+        }
+    } else {
+        rw.remove_leading(vi, 1).expect("pop via");
+    }
+    let n = rw.emit(out).expect("emit");
+    // Our own answer to the request, with a stateless To-tag.
+    if m.is_request() {
+        let tag = stateless_to_tag(key, &m);
+        let reply = Reply {
+            code: 483,
+            reason: b"Too Many Hops",
+            to_tag: Some(&tag),
+            source: None,
+            extra: &[],
+        };
+        write_response(&m, &reply, out).expect("response");
+    }
+    n
+}
+
+#[test]
+fn wire_parse_and_rewrite_allocate_nothing() {
+    let key = HmacKey::new(b"no-alloc test key");
+    let mut out = vec![0u8; 65_535];
+    let corpus = [INVITE, OK200, ACK, BYE, REGISTER];
+    // Warm-up: anything lazily initialised happens here.
+    for raw in corpus {
+        assert!(parse_and_rewrite(raw, &mut out, &key) > 0);
+    }
+    let mut total = 0;
+    let allocs = count_allocs(|| {
+        for i in 0..10_000 {
+            total += parse_and_rewrite(corpus[i % corpus.len()], &mut out, &key);
+        }
+    });
+    assert!(total > 0);
+    assert_eq!(allocs, 0, "allocations in the wire hot path");
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // Guards against a counter that can never fail.
+    let n = count_allocs(|| {
+        let v: Vec<u8> = Vec::with_capacity(std::hint::black_box(64));
+        std::hint::black_box(v);
+    });
+    assert_eq!(n, 1);
+}
