@@ -7,7 +7,9 @@
 //! - [`hmac`]: keyed MD5 for tags, branches, tokens and nonces.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod config;
 pub mod hmac;
 pub mod key;
 pub mod sip;
+pub mod time;
 pub mod token;
