@@ -20,7 +20,9 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
@@ -38,7 +40,9 @@ impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Cidr, String> {
         let (a, p) = s.split_once('/').unwrap_or((s, ""));
-        let addr: IpAddr = a.parse().map_err(|_| format!("bad network address {a:?}"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("bad network address {a:?}"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = if p.is_empty() {
             max
@@ -93,9 +97,8 @@ impl Config {
     /// `,trusted` and `,public` override that.
     pub fn leg_trusted(&self, i: usize) -> bool {
         let leg = &self.legs[i];
-        leg.trust.unwrap_or_else(|| {
-            !leg.nets.is_empty() || self.legs.iter().all(|l| l.nets.is_empty())
-        })
+        leg.trust
+            .unwrap_or_else(|| !leg.nets.is_empty() || self.legs.iter().all(|l| l.nets.is_empty()))
     }
 }
 

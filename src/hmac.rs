@@ -34,14 +34,36 @@ impl HmacKey {
 
     /// HMAC-MD5 over the concatenation of `parts`.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; 16] {
+        let mut s = self.stream();
+        for p in parts {
+            s.update(p);
+        }
+        s.finish()
+    }
+
+    /// A MAC fed piece by piece, for inputs of varying count.
+    pub fn stream(&self) -> HmacStream<'_> {
         let mut inner = Md5::new();
         inner.update(self.ipad);
-        for p in parts {
-            inner.update(p);
-        }
-        let inner = inner.finalize();
+        HmacStream { key: self, inner }
+    }
+}
+
+pub struct HmacStream<'k> {
+    key: &'k HmacKey,
+    inner: Md5,
+}
+
+impl HmacStream<'_> {
+    pub fn update(&mut self, data: &[u8]) -> &mut Self {
+        self.inner.update(data);
+        self
+    }
+
+    pub fn finish(self) -> [u8; 16] {
+        let inner = self.inner.finalize();
         let mut outer = Md5::new();
-        outer.update(self.opad);
+        outer.update(self.key.opad);
         outer.update(inner);
         outer.finalize().into()
     }

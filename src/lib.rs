@@ -8,6 +8,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod dns;
 pub mod hmac;
 pub mod key;
 pub mod sip;

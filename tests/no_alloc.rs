@@ -2,6 +2,7 @@
 //! armed per thread only around the code it measures (libtest runs tests on
 //! several threads, and its own bookkeeping allocates).
 
+use edgesip::dns::{build_query, order_naptr, select_srv, QType, RData, Response, SrvChoice};
 use edgesip::hmac::HmacKey;
 use edgesip::sip::{
     stateless_to_tag, write_response, HeaderName, HeaderPos, Message, Reply, Rewriter,
@@ -184,4 +185,59 @@ fn the_counter_sees_allocations() {
         std::hint::black_box(v);
     });
     assert_eq!(n, 1);
+}
+
+/// `_sip._udp.example.test SRV`: two SRV answers, one compressed A extra.
+#[rustfmt::skip]
+const ANSWER_SRV: &[u8] = &[
+    0x53, 0x53, 0x81, 0x80, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01,
+    // @12 _sip._udp.example.test SRV IN ("example" at 22)
+    4, b'_', b's', b'i', b'p', 4, b'_', b'u', b'd', b'p',
+    7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 4, b't', b'e', b's', b't', 0,
+    0x00, 0x21, 0x00, 0x01,
+    // @40 SRV 10 60 5060 sip1+ptr->22 (sip1 at 58)
+    0xc0, 0x0c, 0x00, 0x21, 0x00, 0x01, 0x00, 0x00, 0x02, 0x58, 0x00, 0x0d,
+    0x00, 0x0a, 0x00, 0x3c, 0x13, 0xc4, 4, b's', b'i', b'p', b'1', 0xc0, 0x16,
+    // @65 SRV 10 40 5070 sip2+ptr->22
+    0xc0, 0x0c, 0x00, 0x21, 0x00, 0x01, 0x00, 0x00, 0x02, 0x58, 0x00, 0x0d,
+    0x00, 0x0a, 0x00, 0x28, 0x13, 0xce, 4, b's', b'i', b'p', b'2', 0xc0, 0x16,
+    // @90 ptr->58 A 192.0.2.11
+    0xc0, 0x3a, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3c, 0x00, 0x04,
+    192, 0, 2, 11,
+];
+
+#[test]
+fn dns_hot_path_does_not_allocate() {
+    let mut query = [0u8; 300];
+    let mut picked = None;
+    let mut address = None;
+    let n = count_allocs(|| {
+        build_query(0x5353, b"_sip._udp.example.test", QType::Srv, &mut query).expect("dns");
+        let r = Response::parse(ANSWER_SRV, 0x5353, b"_sip._udp.example.test", QType::Srv)
+            .expect("dns");
+        let mut srvs = heapless::Vec::<_, 8>::new();
+        for rec in r.matching() {
+            if let RData::Srv(s) = rec.data {
+                let _ = srvs.push(s);
+            }
+        }
+        let mut choices = heapless::Vec::<_, 8>::new();
+        for s in &srvs {
+            let _ = choices.push(SrvChoice::from(s));
+        }
+        let i = select_srv(&choices, 0xC0FFEE).expect("dns");
+        let target = srvs[i].target;
+        address = r.additional().find_map(|a| match a.data {
+            RData::A(ip) if a.name == target => Some(ip),
+            _ => None,
+        });
+        picked = Some(srvs[i].port);
+        let _ = (r.negative_ttl(), r.canonical_name());
+        let mut out = [0usize; 4];
+        let _ = order_naptr(&[], b"SIP+D2U", &mut out);
+    });
+    assert_eq!(n, 0, "the DNS path allocated {n} times");
+    // 0xC0FFEE % 100 = 30 < 60: sip1, whose address is in the extra section.
+    assert_eq!(picked, Some(5060));
+    assert_eq!(address, Some(std::net::Ipv4Addr::new(192, 0, 2, 11)));
 }
