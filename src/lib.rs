@@ -11,6 +11,8 @@ pub mod config;
 pub mod dns;
 pub mod hmac;
 pub mod key;
+pub mod proxy;
+pub mod ratelimit;
 pub mod sip;
 pub mod time;
 pub mod token;

@@ -138,8 +138,14 @@ impl<'b> Via<'b> {
         rport_flag || self.received_ip() != Some(src.ip()) && self.wants_received(src)
     }
 
-    fn wants_received(&self, src: SocketAddr) -> bool {
+    /// Whether `received` is to be set for `src` (RFC 3581 §4).
+    pub fn wants_received(&self, src: SocketAddr) -> bool {
         self.rport.is_some() || parse_ip(self.host) != Some(src.ip())
+    }
+
+    /// `rport` present without a value: the sender asks for it.
+    pub fn rport_flag(&self) -> bool {
+        self.rport.is_some_and(|p| p.value.is_none())
     }
 
     /// Writes this element with `received` and `rport` set for `src`; every

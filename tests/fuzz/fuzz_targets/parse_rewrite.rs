@@ -237,7 +237,7 @@ fuzz_target!(|data: &[u8]| {
             String::from_utf8_lossy(data),
             String::from_utf8_lossy(resp)
         ),
-    }
+    };
 });
 
 /// Failures already reported, so a long run can look for new ones. Each is

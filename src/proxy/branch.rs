@@ -1,0 +1,170 @@
+//! Our Via branch (RFC 3261 §16.11, stateless):
+//! `z9hG4bK` `eS` <incoming leg, 1 hex> <T, 8 hex> <L, 8 hex> <M, 8 hex>.
+//!
+//! - T identifies the transaction: from the top Via's branch and sent-by
+//!   when that branch has the magic cookie, else from the top Via, From
+//!   tag, Call-ID, CSeq number and Request-URI.
+//! - L identifies the request's path for loop detection: Request-URI and
+//!   Route URIs as received, Call-ID, From tag, CSeq number. Neither T nor L
+//!   reads the method, the To tag, Proxy-Require or Proxy-Authorization, so
+//!   a CANCEL and the ACK for a non-2xx get their INVITE's branch.
+//! - M is a MAC over the incoming leg, T, L and the previous hop's address
+//!   as we wrote it into its Via (received, rport, sent-by). A response
+//!   whose M does not verify is dropped, so a forged response cannot be
+//!   reflected to an address of the sender's choosing.
+
+use crate::hmac::HmacKey;
+use crate::sip::{Cursor, Full, HeaderName, Message, Via};
+use std::net::IpAddr;
+
+pub const PREFIX: &[u8] = b"z9hG4bKeS";
+pub const LEN: usize = PREFIX.len() + 1 + 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Branch {
+    pub leg: u8,
+    pub t: [u8; 4],
+    pub l: [u8; 4],
+    pub m: [u8; 4],
+}
+
+/// The previous hop as its Via reads after we set `received`/`rport`.
+#[derive(Debug, Clone, Copy)]
+pub struct PrevHop<'a> {
+    pub received: Option<IpAddr>,
+    pub rport: Option<u16>,
+    pub sent_by: &'a [u8],
+}
+
+impl PrevHop<'_> {
+    /// What a response's Via below ours says.
+    pub fn of<'v>(via: &Via<'v>) -> PrevHop<'v> {
+        PrevHop {
+            received: via.received_ip(),
+            rport: via.rport_value(),
+            sent_by: via.sent_by,
+        }
+    }
+}
+
+fn hex4(d: [u8; 16]) -> [u8; 4] {
+    [d[0], d[1], d[2], d[3]]
+}
+
+fn unhex(s: &[u8]) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    for (i, o) in out.iter_mut().enumerate() {
+        let hi = (*s.get(2 * i)? as char).to_digit(16)?;
+        let lo = (*s.get(2 * i + 1)? as char).to_digit(16)?;
+        *o = (hi << 4 | lo) as u8;
+    }
+    Some(out)
+}
+
+impl Branch {
+    pub fn parse(b: &[u8]) -> Option<Branch> {
+        if b.len() != LEN || !b.starts_with(PREFIX) {
+            return None;
+        }
+        let rest = &b[PREFIX.len()..];
+        let leg = (rest[0] as char).to_digit(16)? as u8;
+        Some(Branch {
+            leg,
+            t: unhex(&rest[1..9])?,
+            l: unhex(&rest[9..17])?,
+            m: unhex(&rest[17..25])?,
+        })
+    }
+
+    pub fn write(&self, c: &mut Cursor) -> Result<(), Full> {
+        c.put(PREFIX)?;
+        c.put(&[b"0123456789abcdef"[usize::from(self.leg & 15)]])?;
+        c.put_hex(&self.t)?;
+        c.put_hex(&self.l)?;
+        c.put_hex(&self.m)
+    }
+}
+
+pub struct Brancher {
+    key: HmacKey,
+}
+
+impl Brancher {
+    pub fn new(secret: &[u8]) -> Self {
+        Brancher {
+            key: HmacKey::new(&crate::hmac::hmac_md5(secret, &[b"edgesip branch"])),
+        }
+    }
+
+    pub fn t_hash(&self, m: &Message, top: &Via) -> [u8; 4] {
+        let mut s = self.key.stream();
+        match top.branch {
+            Some(b) if b.starts_with(b"z9hG4bK") => {
+                s.update(b"T").update(b).update(b"\0").update(top.sent_by);
+            }
+            _ => {
+                let from_tag = m.from().and_then(|f| f.tag()).unwrap_or_default();
+                let num = m.cseq().map_or(0, |c| c.num).to_be_bytes();
+                s.update(b"t")
+                    .update(top.elem)
+                    .update(b"\0")
+                    .update(from_tag)
+                    .update(b"\0")
+                    .update(m.call_id().unwrap_or_default())
+                    .update(b"\0")
+                    .update(&num)
+                    .update(m.request_uri_raw().unwrap_or_default());
+            }
+        }
+        hex4(s.finish())
+    }
+
+    pub fn l_hash(&self, m: &Message) -> [u8; 4] {
+        let from_tag = m.from().and_then(|f| f.tag()).unwrap_or_default();
+        let num = m.cseq().map_or(0, |c| c.num).to_be_bytes();
+        let mut s = self.key.stream();
+        s.update(b"L")
+            .update(m.request_uri_raw().unwrap_or_default())
+            .update(b"\0")
+            .update(m.call_id().unwrap_or_default())
+            .update(b"\0")
+            .update(from_tag)
+            .update(b"\0")
+            .update(&num);
+        for (_, r) in m.addrs(HeaderName::Route) {
+            s.update(b"\0").update(r.uri.raw);
+        }
+        hex4(s.finish())
+    }
+
+    pub fn mac(&self, leg: u8, t: [u8; 4], l: [u8; 4], prev: &PrevHop) -> [u8; 4] {
+        let mut s = self.key.stream();
+        s.update(b"M").update(&[leg]).update(&t).update(&l);
+        match prev.received {
+            Some(IpAddr::V4(a)) => s.update(&[4]).update(&a.octets()),
+            Some(IpAddr::V6(a)) => s.update(&[6]).update(&a.octets()),
+            None => s.update(&[0]),
+        };
+        match prev.rport {
+            Some(p) => s.update(&[1]).update(&p.to_be_bytes()),
+            None => s.update(&[0]),
+        };
+        s.update(prev.sent_by);
+        hex4(s.finish())
+    }
+
+    pub fn make(&self, leg: u8, m: &Message, top: &Via, prev: &PrevHop) -> Branch {
+        let t = self.t_hash(m, top);
+        let l = self.l_hash(m);
+        Branch {
+            leg,
+            t,
+            l,
+            m: self.mac(leg, t, l, prev),
+        }
+    }
+
+    pub fn verify(&self, b: &Branch, prev: &PrevHop) -> bool {
+        self.mac(b.leg, b.t, b.l, prev) == b.m
+    }
+}

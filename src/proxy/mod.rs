@@ -1,0 +1,575 @@
+//! The stateless forwarding core (RFC 3261 §16 and §16.11, RFC 3581).
+//!
+//! Sans-IO: [`Proxy::handle`] takes `(now, leg, source, bytes)` and writes
+//! at most one datagram into the caller's buffer, described by a
+//! [`Transmit`]. It never reads a clock, never touches a socket and never
+//! allocates.
+
+mod branch;
+mod leg;
+mod stun;
+
+pub use branch::{Branch, Brancher, PrevHop};
+pub use leg::Leg;
+
+use crate::config::{Config, MAX_LEGS};
+use crate::hmac::HmacKey;
+use crate::ratelimit::{Limiter, SourceLimiter};
+use crate::sip::{
+    stateless_to_tag, write_response, Cursor, Error, HeaderName, HeaderPos, Message, NameAddr,
+    Reply, Rewriter, Scheme, Uri, Via,
+};
+use crate::time::Instant;
+use log::{debug, warn};
+use std::net::{IpAddr, SocketAddr};
+
+/// One datagram to send: `out[..len]` from leg `leg` to `dst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    pub leg: usize,
+    pub dst: SocketAddr,
+    pub len: usize,
+}
+
+/// Counters; plain integers (no 64-bit atomics on 32-bit MIPS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub requests_forwarded: u64,
+    pub responses_forwarded: u64,
+    pub replies_sent: u64,
+    pub malformed: u64,
+    pub keepalives: u64,
+    pub stun: u64,
+    pub acks_absorbed: u64,
+    pub foreign_responses: u64,
+    pub bad_branch_mac: u64,
+    pub rate_limited: u64,
+    pub dropped: u64,
+}
+
+/// Why a request is not forwarded.
+enum Refuse {
+    /// Answer with this status (never to an ACK).
+    Reply(u16, &'static str),
+    /// 420 with an Unsupported header listing the Proxy-Require options.
+    BadExtension,
+    /// Nothing to send; the reason is logged at debug.
+    Drop(&'static str),
+}
+
+/// Requests per second (and burst) one source may send on a public leg.
+const SOURCE_RATE: u32 = 200;
+const SOURCE_BURST: u32 = 400;
+
+pub struct Proxy {
+    legs: heapless::Vec<Leg, MAX_LEGS>,
+    brancher: Brancher,
+    tag_key: HmacKey,
+    stats: Stats,
+    log: Limiter,
+    sources: SourceLimiter,
+}
+
+fn parse_ip(s: &[u8]) -> Option<IpAddr> {
+    let s = match s {
+        [b'[', inner @ .., b']'] => inner,
+        _ => s,
+    };
+    core::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Keep-alives: shorter than 13 bytes, or only CR, LF, SP and NUL.
+fn is_keepalive(d: &[u8]) -> bool {
+    d.len() < 13 || d.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | 0))
+}
+
+impl Proxy {
+    pub fn new(cfg: &Config, secret: &[u8]) -> Result<Proxy, String> {
+        Ok(Proxy {
+            legs: leg::build(cfg)?,
+            brancher: Brancher::new(secret),
+            tag_key: HmacKey::new(&crate::hmac::hmac_md5(secret, &[b"edgesip to-tag"])),
+            stats: Stats::default(),
+            log: Limiter::new(10, 20),
+            sources: SourceLimiter::new(SOURCE_RATE, SOURCE_BURST),
+        })
+    }
+
+    pub fn legs(&self) -> &[Leg] {
+        &self.legs
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// When the core next needs [`Proxy::handle_timeout`]; `None`: never.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    pub fn handle_timeout(&mut self, _now: Instant) {}
+
+    /// Whether a warning may be logged now; floods are counted, not logged.
+    fn may_warn(&mut self, now: Instant) -> bool {
+        self.log.allow(now)
+    }
+
+    /// One datagram in; at most one datagram out.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        src: SocketAddr,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        if leg >= self.legs.len() {
+            return None;
+        }
+        if stun::is_binding_request(data) {
+            self.stats.stun += 1;
+            let len = stun::answer(data, src, out)?;
+            return Some(Transmit { leg, dst: src, len });
+        }
+        if is_keepalive(data) {
+            self.stats.keepalives += 1;
+            return None;
+        }
+        match Message::parse(data) {
+            Ok(m) if m.is_request() => self.request(now, leg, src, &m, out),
+            Ok(m) => self.response(now, leg, src, &m, out),
+            Err(e) => self.malformed(now, leg, src, data, e, out),
+        }
+    }
+
+    fn malformed(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        src: SocketAddr,
+        data: &[u8],
+        err: Error,
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        self.stats.malformed += 1;
+        if self.may_warn(now) {
+            warn!(
+                "leg {}: malformed message from {src}: {err}",
+                self.legs[leg].name
+            );
+        }
+        // Answer when the framing holds what a response needs.
+        let m = Message::parse_unchecked(data).ok()?;
+        let answerable = m.is_request()
+            && !m.is_method(b"ACK")
+            && [
+                HeaderName::Via,
+                HeaderName::From,
+                HeaderName::To,
+                HeaderName::CallId,
+                HeaderName::CSeq,
+            ]
+            .iter()
+            .all(|h| m.header(*h).is_some());
+        if !answerable {
+            return None;
+        }
+        if err == Error::Version {
+            return self.reply(leg, src, &m, 505, b"Version Not Supported", &[], out);
+        }
+        let mut reason = [0u8; 80];
+        let mut c = Cursor::new(&mut reason);
+        c.put_fmt(format_args!("Bad Request ({err})")).ok()?;
+        let n = c.len();
+        self.reply(leg, src, &m, 400, &reason[..n], &[], out)
+    }
+
+    /// A response of ours to `m`, to its source through its leg.
+    #[allow(clippy::too_many_arguments)]
+    fn reply(
+        &mut self,
+        leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        code: u16,
+        reason: &[u8],
+        extra: &[&[u8]],
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        let tag = stateless_to_tag(&self.tag_key, m);
+        let r = Reply {
+            code,
+            reason,
+            to_tag: Some(&tag),
+            source: Some(src),
+            extra,
+        };
+        let len = write_response(m, &r, out).ok()?;
+        self.stats.replies_sent += 1;
+        Some(Transmit { leg, dst: src, len })
+    }
+
+    fn request(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        if !self.legs[leg].trusted && !self.sources.allow(src.ip(), now) {
+            self.stats.rate_limited += 1;
+            return None;
+        }
+        match self.route_request(leg, src, m, out) {
+            Ok(t) => {
+                self.stats.requests_forwarded += 1;
+                Some(t)
+            }
+            Err(_) if m.is_method(b"ACK") => {
+                self.stats.dropped += 1;
+                None
+            }
+            Err(Refuse::Reply(code, reason)) => {
+                debug!("{src}: answering {code} {reason}");
+                self.reply(leg, src, m, code, reason.as_bytes(), &[], out)
+            }
+            Err(Refuse::BadExtension) => {
+                let mut line = [0u8; 512];
+                let mut c = Cursor::new(&mut line);
+                c.put(b"Unsupported: ").ok()?;
+                for (i, (_, opt)) in m.elements(HeaderName::ProxyRequire).enumerate() {
+                    if i > 0 {
+                        c.put(b", ").ok()?;
+                    }
+                    c.put(opt).ok()?;
+                }
+                let n = c.len();
+                self.reply(leg, src, m, 420, b"Bad Extension", &[&line[..n]], out)
+            }
+            Err(Refuse::Drop(why)) => {
+                self.stats.dropped += 1;
+                debug!("{src}: dropping request: {why}");
+                None
+            }
+        }
+    }
+
+    /// The leg a URI names, if it is one of ours.
+    fn own_leg(&self, uri: &Uri) -> Option<usize> {
+        self.legs
+            .iter()
+            .position(|l| l.is_own(uri.host, uri.port_or_default()))
+    }
+
+    fn own_via(&self, v: &Via) -> Option<usize> {
+        self.legs
+            .iter()
+            .position(|l| l.is_own(v.host, v.port.unwrap_or(5060)))
+    }
+
+    fn route_request(
+        &mut self,
+        in_leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        out: &mut [u8],
+    ) -> Result<Transmit, Refuse> {
+        if m.max_forwards() == Some(0) {
+            return Err(Refuse::Reply(483, "Too Many Hops"));
+        }
+        if m.header(HeaderName::ProxyRequire).is_some() {
+            // We support no extensions (RFC 3261 §16.3 step 5).
+            return Err(Refuse::BadExtension);
+        }
+        if m.is_method(b"ACK")
+            && m.to().and_then(|t| t.tag()) == Some(&stateless_to_tag(&self.tag_key, m)[..])
+        {
+            self.stats.acks_absorbed += 1;
+            return Err(Refuse::Drop("ACK for our own response"));
+        }
+        let ruri = m.request_uri().ok_or(Refuse::Reply(400, "Bad Request"))?;
+        if ruri.scheme != Scheme::Sip {
+            return Err(Refuse::Reply(416, "Unsupported URI Scheme"));
+        }
+
+        // RFC 3261 §16.4: a strict-routing previous hop put our Record-Route
+        // URI into the Request-URI; the last Route is the real one.
+        let mut strict: Option<(usize, &[u8], Uri)> = None;
+        if ruri.user.is_none() && self.own_leg(&ruri).is_some() {
+            if let Some((hi, e)) = m.elements(HeaderName::Route).last() {
+                let na = NameAddr::parse(e).ok_or(Refuse::Reply(400, "Bad Request"))?;
+                strict = Some((hi, e, na.uri));
+            }
+        }
+        let is_strict_elem = |e: &[u8]| strict.is_some_and(|(_, s, _)| s.as_ptr() == e.as_ptr());
+        // Pop our own Routes from the top, at most two (double
+        // Record-Route); the second fixes the outgoing leg.
+        let mut popped: heapless::Vec<(usize, &[u8]), 2> = heapless::Vec::new();
+        let mut fixed_out = None;
+        let mut next_route = None;
+        for (hi, e) in m.elements(HeaderName::Route) {
+            if is_strict_elem(e) {
+                break;
+            }
+            let na = NameAddr::parse(e).ok_or(Refuse::Reply(400, "Bad Request"))?;
+            match self.own_leg(&na.uri) {
+                Some(l) if !popped.is_full() => {
+                    if !popped.is_empty() {
+                        fixed_out = Some(l);
+                    }
+                    let _ = popped.push((hi, e));
+                }
+                _ => {
+                    next_route = Some(na.uri);
+                    break;
+                }
+            }
+        }
+        let new_ruri = strict.map_or(ruri, |(_, _, u)| u);
+        let target = next_route.unwrap_or(new_ruri);
+
+        if target.scheme != Scheme::Sip {
+            return Err(Refuse::Reply(416, "Unsupported URI Scheme"));
+        }
+        if target
+            .param_value(b"transport")
+            .is_some_and(|t| !t.eq_ignore_ascii_case(b"udp"))
+        {
+            return Err(Refuse::Reply(503, "Service Unavailable"));
+        }
+        let host = target.param_value(b"maddr").unwrap_or(target.host);
+        let Some(ip) = parse_ip(host) else {
+            debug!("no resolver for {}", String::from_utf8_lossy(host));
+            return Err(Refuse::Reply(503, "Service Unavailable"));
+        };
+        let dst = SocketAddr::new(ip, target.port_or_default());
+
+        if self
+            .legs
+            .iter()
+            .any(|l| l.is_own(target.host, target.port_or_default()) || l.addr == dst)
+        {
+            // Addressed to us, and nothing else claimed it.
+            let keepalive = next_route.is_none() && new_ruri.user.is_none();
+            return Err(match (keepalive, m.is_method(b"OPTIONS")) {
+                (true, true) => Refuse::Reply(200, "OK"),
+                (true, false) => Refuse::Reply(482, "Loop Detected"),
+                _ => Refuse::Reply(404, "Not Found"),
+            });
+        }
+
+        // RFC 3261 §16.3 step 4: a Via of ours with the same L is a loop; a
+        // different L is a spiral.
+        let l = self.brancher.l_hash(m);
+        let looped = m.vias().any(|(_, v)| {
+            self.own_via(&v).is_some() && v.branch.and_then(Branch::parse).is_some_and(|b| b.l == l)
+        });
+        if looped {
+            return Err(Refuse::Reply(482, "Loop Detected"));
+        }
+
+        let out_leg = match fixed_out {
+            Some(l) => l,
+            None => leg::choose(&self.legs, ip, in_leg)
+                .ok_or(Refuse::Reply(503, "Service Unavailable"))?,
+        };
+        // Nothing from a public leg reaches anyone unless it is in a dialog
+        // we record-routed, and never public to public.
+        if !self.legs[in_leg].trusted {
+            let in_dialog = !popped.is_empty() || strict.is_some();
+            if !in_dialog || !self.legs[out_leg].trusted {
+                return Err(Refuse::Reply(403, "Forbidden"));
+            }
+        }
+
+        let len = self
+            .rewrite_request(m, in_leg, out_leg, src, strict, &popped, out)
+            .map_err(|e| match e {
+                Error::OutOfSpace => Refuse::Reply(513, "Message Too Large"),
+                _ => Refuse::Reply(500, "Server Internal Error"),
+            })?;
+        Ok(Transmit {
+            leg: out_leg,
+            dst,
+            len,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rewrite_request(
+        &self,
+        m: &Message,
+        in_leg: usize,
+        out_leg: usize,
+        src: SocketAddr,
+        strict: Option<(usize, &[u8], Uri)>,
+        popped: &[(usize, &[u8])],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let (vi, top) = m.top_via().ok_or(Error::Missing(HeaderName::Via))?;
+        let prev = PrevHop {
+            received: if top.wants_received(src) {
+                Some(src.ip())
+            } else {
+                top.received_ip()
+            },
+            rport: if top.rport_flag() {
+                Some(src.port())
+            } else {
+                top.rport_value()
+            },
+            sent_by: top.sent_by,
+        };
+        let branch = self.brancher.make(in_leg as u8, m, &top, &prev);
+        let (inl, outl) = (&self.legs[in_leg], &self.legs[out_leg]);
+        let mut rw = Rewriter::new(m);
+
+        if !m.is_method(b"REGISTER") {
+            let pos = m
+                .headers()
+                .iter()
+                .position(|h| h.name == HeaderName::RecordRoute)
+                .map_or(HeaderPos::Top, HeaderPos::Before);
+            // RFC 5658: the outgoing leg on top, then the incoming one.
+            for l in [outl, inl]
+                .into_iter()
+                .take(if in_leg == out_leg { 1 } else { 2 })
+            {
+                rw.insert_header(pos, b"Record-Route", |c| {
+                    c.put(b"<sip:")?;
+                    c.put(l.adv_text.as_bytes())?;
+                    c.put(b";lr>")
+                })?;
+            }
+        }
+        rw.insert_header(HeaderPos::Before(vi), b"Via", |c| {
+            c.put(b"SIP/2.0/UDP ")?;
+            c.put(outl.adv_text.as_bytes())?;
+            c.put(b";branch=")?;
+            branch.write(c)
+        })?;
+        if top.needs_source_params(src) {
+            rw.replace(top.elem, |c| top.write_with_source(src, c))?;
+        }
+        match m
+            .headers()
+            .iter()
+            .position(|h| h.name == HeaderName::MaxForwards)
+        {
+            Some(i) => {
+                let mf = m.max_forwards().unwrap_or(70);
+                rw.replace_value(i, |c| c.put_u32(mf.saturating_sub(1)))?;
+            }
+            None => rw.insert_header(HeaderPos::After(vi), b"Max-Forwards", |c| c.put(b"70"))?,
+        }
+        if let Some((_, _, uri)) = strict {
+            let raw = m.request_uri_raw().ok_or(Error::RequestUri)?;
+            rw.replace(raw, |c| c.put(uri.raw))?;
+        }
+        remove_routes(&mut rw, m, popped, strict.map(|(hi, e, _)| (hi, e)))?;
+        rw.emit(out)
+    }
+
+    fn response(
+        &mut self,
+        now: Instant,
+        in_leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        out: &mut [u8],
+    ) -> Option<Transmit> {
+        let mut vias = m.vias();
+        let (vi, top) = vias.next()?;
+        let ours = self.own_via(&top).is_some();
+        let Some(b) = top.branch.and_then(Branch::parse).filter(|_| ours) else {
+            self.stats.foreign_responses += 1;
+            if self.may_warn(now) {
+                warn!(
+                    "leg {}: dropping response from {src}: top Via is not ours",
+                    self.legs[in_leg].name
+                );
+            }
+            return None;
+        };
+        let Some((_, next)) = vias.next() else {
+            self.stats.dropped += 1;
+            return None;
+        };
+        if !self.brancher.verify(&b, &PrevHop::of(&next)) || usize::from(b.leg) >= self.legs.len() {
+            self.stats.bad_branch_mac += 1;
+            if self.may_warn(now) {
+                warn!("{src}: dropping response whose branch does not verify");
+            }
+            return None;
+        }
+        // RFC 3261 §18.2.2 with RFC 3581: maddr, else received at rport,
+        // else sent-by.
+        let ip = next
+            .maddr
+            .and_then(parse_ip)
+            .or_else(|| next.received_ip())
+            .or_else(|| parse_ip(next.host));
+        let Some(ip) = ip else {
+            self.stats.dropped += 1;
+            debug!("{src}: response Via has a host name and no received");
+            return None;
+        };
+        let port = next.rport_value().or(next.port).unwrap_or(5060);
+        let mut rw = Rewriter::new(m);
+        rw.remove_leading(vi, 1).ok()?;
+        let len = match rw.emit(out) {
+            Ok(n) => n,
+            Err(e) => {
+                self.stats.dropped += 1;
+                if self.may_warn(now) {
+                    warn!("{src}: cannot forward response: {e}");
+                }
+                return None;
+            }
+        };
+        self.stats.responses_forwarded += 1;
+        Some(Transmit {
+            leg: usize::from(b.leg),
+            dst: SocketAddr::new(ip, port),
+            len,
+        })
+    }
+}
+
+/// Removes popped Route elements (and the one strict routing moved into the
+/// Request-URI), taking whole lines when nothing else is left on them.
+fn remove_routes(
+    rw: &mut Rewriter,
+    m: &Message,
+    popped: &[(usize, &[u8])],
+    strict: Option<(usize, &[u8])>,
+) -> Result<(), Error> {
+    let mut lines: heapless::Vec<usize, 3> = heapless::Vec::new();
+    for (hi, _) in popped.iter().chain(strict.iter()) {
+        if !lines.contains(hi) {
+            let _ = lines.push(*hi);
+        }
+    }
+    for hi in lines {
+        let total = m
+            .headers()
+            .get(hi)
+            .map_or(0, |h| crate::sip::Elements::new(h.value).count());
+        let leading = popped.iter().filter(|(h, _)| *h == hi).count();
+        let last = strict.filter(|(h, _)| *h == hi);
+        if leading + usize::from(last.is_some()) >= total {
+            rw.remove_header(hi)?;
+            continue;
+        }
+        if leading > 0 {
+            rw.remove_leading(hi, leading)?;
+        }
+        if let Some((_, e)) = last {
+            rw.remove_element(hi, e)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,506 @@
+//! The forwarding core without sockets: `(now, leg, source, bytes)` in, at
+//! most one datagram out.
+
+use edgesip::config::{Config, LegSpec};
+use edgesip::proxy::{Proxy, Transmit};
+use edgesip::sip::{HeaderName, Message};
+use edgesip::time::Instant;
+use std::net::SocketAddr;
+
+fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
+    let a: SocketAddr = addr.parse().unwrap();
+    LegSpec {
+        name: name.into(),
+        addr: a,
+        advertise_host: a.ip().to_string(),
+        advertise_port: a.port(),
+        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        trust: None,
+        freebind: false,
+        media_ip: None,
+    }
+}
+
+fn proxy(legs: Vec<LegSpec>) -> Proxy {
+    let cfg = Config {
+        legs,
+        log_level: log::LevelFilter::Off,
+    };
+    Proxy::new(&cfg, b"test secret, 32 bytes long......").unwrap()
+}
+
+/// Two legs: `a` (LAN, 127.0.0.1:5060, net 127.0.0.1/32) and `b`
+/// (127.0.0.2:5060, public).
+fn two_legs() -> Proxy {
+    proxy(vec![
+        leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
+        leg("b", "127.0.0.2:5060", &[]),
+    ])
+}
+
+fn one_leg() -> Proxy {
+    proxy(vec![leg("lan", "127.0.0.1:5060", &[])])
+}
+
+const UAC: &str = "127.0.0.1:5071";
+const UAS: &str = "127.0.0.3:5072";
+
+struct Out {
+    t: Transmit,
+    text: String,
+}
+
+impl Out {
+    fn msg(&self) -> Message<'_> {
+        Message::parse(self.text.as_bytes()).expect("output parses")
+    }
+    fn headers(&self, name: &str) -> Vec<String> {
+        let m = self.msg();
+        m.headers()
+            .iter()
+            .filter(|h| h.raw_name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+            .collect()
+    }
+    fn first_line(&self) -> &str {
+        self.text.lines().next().unwrap()
+    }
+    fn our_branch(&self) -> String {
+        let m = self.msg();
+        let (_, v) = m.top_via().unwrap();
+        String::from_utf8(v.branch.unwrap().to_vec()).unwrap()
+    }
+}
+
+fn send(p: &mut Proxy, leg: usize, src: &str, msg: &str) -> Option<Out> {
+    let mut out = vec![0u8; 65_535];
+    let t = p.handle(
+        Instant(1000),
+        leg,
+        src.parse().unwrap(),
+        msg.as_bytes(),
+        &mut out,
+    )?;
+    Some(Out {
+        t,
+        text: String::from_utf8(out[..t.len].to_vec()).unwrap(),
+    })
+}
+
+fn invite(extra: &str) -> String {
+    format!(
+        "INVITE sip:bob@127.0.0.3:5072 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.5:5071;branch=z9hG4bKuac1;rport\r\n\
+Max-Forwards: 70\r\n\
+From: Alice <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@127.0.0.1:5071>\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn with_mf(mf: Option<u32>) -> String {
+    let base = invite("");
+    match mf {
+        Some(n) => base.replace("Max-Forwards: 70", &format!("Max-Forwards: {n}")),
+        None => base.replace("Max-Forwards: 70\r\n", ""),
+    }
+}
+
+#[test]
+fn two_legs_forward_invite_with_double_record_route() {
+    let mut p = two_legs();
+    let o = send(&mut p, 0, UAC, &invite("")).unwrap();
+    assert_eq!(o.t.leg, 1);
+    assert_eq!(o.t.dst, UAS.parse().unwrap());
+    let vias = o.headers("Via");
+    assert_eq!(vias.len(), 2);
+    assert!(
+        vias[0].starts_with("SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKeS0"),
+        "{}",
+        vias[0]
+    );
+    assert_eq!(
+        vias[1],
+        "SIP/2.0/UDP 10.0.0.5:5071;branch=z9hG4bKuac1;rport=5071;received=127.0.0.1"
+    );
+    assert_eq!(
+        o.headers("Record-Route"),
+        vec!["<sip:127.0.0.2;lr>", "<sip:127.0.0.1;lr>"]
+    );
+    assert_eq!(o.headers("Max-Forwards"), vec!["69"]);
+    // Untouched headers keep their bytes and order.
+    let tail = "From: Alice <sip:alice@example.org>;tag=atag\r\nTo: <sip:bob@example.com>\r\nCall-ID: call1@uac\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5071>\r\nContent-Length: 0\r\n\r\n";
+    assert!(o.text.ends_with(tail), "{}", o.text);
+    assert!(o.text.starts_with("INVITE sip:bob@127.0.0.3:5072 SIP/2.0\r\nRecord-Route: <sip:127.0.0.2;lr>\r\nRecord-Route: <sip:127.0.0.1;lr>\r\nVia: SIP/2.0/UDP 127.0.0.2;branch="));
+}
+
+#[test]
+fn one_leg_forwards_with_single_record_route() {
+    let mut p = one_leg();
+    let o = send(&mut p, 0, UAC, &invite("")).unwrap();
+    assert_eq!(o.t.leg, 0);
+    assert_eq!(o.headers("Record-Route"), vec!["<sip:127.0.0.1;lr>"]);
+    assert!(o.headers("Via")[0].starts_with("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKeS0"));
+}
+
+#[test]
+fn max_forwards_table() {
+    for (incoming, want) in [
+        (None, Some("70")),
+        (Some(1), Some("0")),
+        (Some(70), Some("69")),
+        (Some(71), Some("70")),
+    ] {
+        let mut p = one_leg();
+        let o = send(&mut p, 0, UAC, &with_mf(incoming)).unwrap();
+        assert_eq!(
+            o.headers("Max-Forwards"),
+            vec![want.unwrap()],
+            "{incoming:?}"
+        );
+        assert!(o.first_line().starts_with("INVITE"));
+    }
+    let mut p = one_leg();
+    let o = send(&mut p, 0, UAC, &with_mf(Some(0))).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 483 Too Many Hops");
+    assert_eq!(o.t.dst, UAC.parse().unwrap());
+    assert!(o.msg().to().unwrap().tag().is_some());
+    // An ACK with Max-Forwards 0 gets nothing.
+    let ack = with_mf(Some(0))
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK");
+    assert!(send(&mut p, 0, UAC, &ack).is_none());
+}
+
+#[test]
+fn loose_route_popping_and_double_rr() {
+    let mut p = two_legs();
+    // A BYE from the callee side carrying both of our Record-Routes.
+    let bye = "BYE sip:alice@127.0.0.1:5071 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye1\r\n\
+Max-Forwards: 10\r\n\
+Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n\
+From: <sip:bob@example.com>;tag=btag\r\n\
+To: Alice <sip:alice@example.org>;tag=atag\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n";
+    let o = send(&mut p, 1, UAS, bye).unwrap();
+    assert_eq!(o.t.leg, 0, "the second popped Route fixes the leg");
+    assert_eq!(o.t.dst, UAC.parse().unwrap());
+    assert!(o.headers("Route").is_empty());
+    assert_eq!(o.headers("Max-Forwards"), vec!["9"]);
+    assert_eq!(
+        o.headers("Record-Route"),
+        vec!["<sip:127.0.0.1;lr>", "<sip:127.0.0.2;lr>"]
+    );
+
+    // Our Route on its own line, then a foreign one: pop ours, go to the next.
+    let mut p = one_leg();
+    let msg = invite("Route: <sip:127.0.0.1;lr>\r\nRoute: <sip:127.0.0.9:5090;lr>\r\n");
+    let o = send(&mut p, 0, UAC, &msg).unwrap();
+    assert_eq!(o.t.dst, "127.0.0.9:5090".parse().unwrap());
+    assert_eq!(o.headers("Route"), vec!["<sip:127.0.0.9:5090;lr>"]);
+    assert!(o.first_line().starts_with("INVITE sip:bob@127.0.0.3:5072 "));
+
+    // maddr on the next hop wins.
+    let msg = invite("Route: <sip:127.0.0.1;lr>, <sip:opaque.example:7070;maddr=127.0.0.8;lr>\r\n");
+    let o = send(&mut p, 0, UAC, &msg).unwrap();
+    assert_eq!(o.t.dst, "127.0.0.8:7070".parse().unwrap());
+    assert_eq!(
+        o.headers("Route"),
+        vec!["<sip:opaque.example:7070;maddr=127.0.0.8;lr>"]
+    );
+}
+
+#[test]
+fn strict_routing_previous_hop() {
+    let mut p = one_leg();
+    let msg = invite("Route: <sip:127.0.0.9:5090;lr>\r\nRoute: <sip:bob2@127.0.0.3:5072>\r\n")
+        .replace("INVITE sip:bob@127.0.0.3:5072", "INVITE sip:127.0.0.1");
+    let o = send(&mut p, 0, UAC, &msg).unwrap();
+    assert_eq!(o.first_line(), "INVITE sip:bob2@127.0.0.3:5072 SIP/2.0");
+    assert_eq!(o.t.dst, "127.0.0.9:5090".parse().unwrap());
+    assert_eq!(o.headers("Route"), vec!["<sip:127.0.0.9:5090;lr>"]);
+
+    // Both on one line: the line goes away entirely when nothing is left.
+    let msg = invite("Route: <sip:127.0.0.1;lr>, <sip:bob2@127.0.0.3:5072>\r\n")
+        .replace("INVITE sip:bob@127.0.0.3:5072", "INVITE sip:127.0.0.1");
+    let o = send(&mut p, 0, UAC, &msg).unwrap();
+    assert_eq!(o.first_line(), "INVITE sip:bob2@127.0.0.3:5072 SIP/2.0");
+    assert_eq!(o.t.dst, UAS.parse().unwrap());
+    assert!(o.headers("Route").is_empty());
+}
+
+#[test]
+fn branch_equality_for_cancel_and_ack_to_error() {
+    let mut p = two_legs();
+    let inv = send(&mut p, 0, UAC, &invite("")).unwrap().our_branch();
+    let cancel = invite("")
+        .replace("INVITE sip", "CANCEL sip")
+        .replace("1 INVITE", "1 CANCEL")
+        .replace("Contact: <sip:alice@127.0.0.1:5071>\r\n", "");
+    assert_eq!(send(&mut p, 0, UAC, &cancel).unwrap().our_branch(), inv);
+    let ack404 = invite("")
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK")
+        .replace(
+            "To: <sip:bob@example.com>",
+            "To: <sip:bob@example.com>;tag=err404",
+        );
+    assert_eq!(send(&mut p, 0, UAC, &ack404).unwrap().our_branch(), inv);
+    let ack200 = ack404.replace("z9hG4bKuac1", "z9hG4bKuac2");
+    assert_ne!(send(&mut p, 0, UAC, &ack200).unwrap().our_branch(), inv);
+}
+
+fn response_to(fwd: &Out, status: &str, to_tag: &str) -> String {
+    // The UAS echoes the Vias, Record-Routes, From, To, Call-ID and CSeq.
+    let m = fwd.msg();
+    let mut s = format!("SIP/2.0 {status}\r\n");
+    for h in m.headers() {
+        let name = String::from_utf8_lossy(h.raw_name);
+        let value = String::from_utf8_lossy(h.value);
+        match h.name {
+            HeaderName::Via
+            | HeaderName::RecordRoute
+            | HeaderName::From
+            | HeaderName::CallId
+            | HeaderName::CSeq => s += &format!("{name}: {value}\r\n"),
+            HeaderName::To => s += &format!("{name}: {value};tag={to_tag}\r\n"),
+            _ => {}
+        }
+    }
+    s + "Contact: <sip:bob@127.0.0.3:5072>\r\nContent-Length: 0\r\n\r\n"
+}
+
+#[test]
+fn responses_return_through_the_incoming_leg_to_received_rport() {
+    let mut p = two_legs();
+    let fwd = send(&mut p, 0, UAC, &invite("")).unwrap();
+    let resp = response_to(&fwd, "180 Ringing", "btag");
+    let o = send(&mut p, 1, UAS, &resp).unwrap();
+    assert_eq!(o.t.leg, 0);
+    assert_eq!(
+        o.t.dst,
+        UAC.parse().unwrap(),
+        "received/rport, not 10.0.0.5"
+    );
+    assert_eq!(
+        o.headers("Via"),
+        vec!["SIP/2.0/UDP 10.0.0.5:5071;branch=z9hG4bKuac1;rport=5071;received=127.0.0.1"]
+    );
+    assert_eq!(o.first_line(), "SIP/2.0 180 Ringing");
+    assert_eq!(o.headers("Record-Route").len(), 2);
+    // 100 Trying is forwarded too, not absorbed.
+    let trying = response_to(&fwd, "100 Trying", "x");
+    assert!(send(&mut p, 1, UAS, &trying).is_some());
+}
+
+#[test]
+fn foreign_and_forged_responses_are_dropped() {
+    let mut p = two_legs();
+    let fwd = send(&mut p, 0, UAC, &invite("")).unwrap();
+    // A Via that is not ours on top.
+    let foreign = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.9;branch=z9hG4bKx\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKuac1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    assert!(send(&mut p, 1, UAS, foreign).is_none());
+    assert_eq!(p.stats().foreign_responses, 1);
+    // Our Via on top, but the Via below redirected elsewhere: M fails.
+    let good = response_to(&fwd, "200 OK", "btag");
+    let forged = good.replace("received=127.0.0.1", "received=127.0.0.66");
+    assert!(send(&mut p, 1, UAS, &forged).is_none());
+    assert_eq!(p.stats().bad_branch_mac, 1);
+    let forged = good.replace("rport=5071", "rport=22");
+    assert!(send(&mut p, 1, UAS, &forged).is_none());
+    assert!(send(&mut p, 1, UAS, &good).is_some());
+}
+
+#[test]
+fn own_responses_and_keepalives() {
+    let mut p = one_leg();
+    let options = "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKo1;rport\r\nFrom: <sip:alice@example.org>;tag=o\r\nTo: <sip:127.0.0.1>\r\nCall-ID: ka@uac\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let o = send(&mut p, 0, UAC, options).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 200 OK");
+    assert_eq!(o.t.dst, UAC.parse().unwrap());
+    assert_eq!(
+        o.headers("Via"),
+        vec!["SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKo1;rport=5071;received=127.0.0.1"]
+    );
+
+    // Another request to our own address without a user: a loop.
+    let msg = options
+        .replace("OPTIONS sip", "MESSAGE sip")
+        .replace("1 OPTIONS", "1 MESSAGE");
+    assert_eq!(
+        send(&mut p, 0, UAC, &msg).unwrap().first_line(),
+        "SIP/2.0 482 Loop Detected"
+    );
+    // With a user part that nothing claims: 404.
+    let msg = msg.replace("MESSAGE sip:127.0.0.1", "MESSAGE sip:nobody@127.0.0.1");
+    assert_eq!(
+        send(&mut p, 0, UAC, &msg).unwrap().first_line(),
+        "SIP/2.0 404 Not Found"
+    );
+
+    for ka in [
+        &b"\r\n\r\n"[..],
+        b"\0\0\0\0",
+        b"ping",
+        b"\r\n\r\n          \r\n\r\n",
+    ] {
+        let mut out = [0u8; 100];
+        assert!(p
+            .handle(Instant(1), 0, UAC.parse().unwrap(), ka, &mut out)
+            .is_none());
+    }
+    assert_eq!(p.stats().keepalives, 4);
+
+    // STUN Binding.
+    let mut stun = [0u8; 20];
+    stun[1] = 1;
+    stun[4..8].copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+    let mut out = [0u8; 100];
+    let t = p
+        .handle(Instant(1), 0, UAC.parse().unwrap(), &stun, &mut out)
+        .unwrap();
+    assert_eq!(t.len, 32);
+    assert_eq!(&out[..2], &[0x01, 0x01]);
+}
+
+#[test]
+fn error_codes() {
+    let mut p = one_leg();
+    let bad = invite("").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+    let o = send(&mut p, 0, UAC, &bad).unwrap();
+    assert!(
+        o.first_line().starts_with("SIP/2.0 400 Bad Request"),
+        "{}",
+        o.first_line()
+    );
+    let ack_bad = bad.replace("INVITE sip", "ACK sip");
+    assert!(send(&mut p, 0, UAC, &ack_bad).is_none());
+
+    let v = invite("").replace("SIP/2.0\r\nVia", "SIP/3.0\r\nVia");
+    assert_eq!(
+        send(&mut p, 0, UAC, &v).unwrap().first_line(),
+        "SIP/2.0 505 Version Not Supported"
+    );
+
+    let o = send(&mut p, 0, UAC, &invite("Proxy-Require: foo, bar\r\n")).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 420 Bad Extension");
+    assert_eq!(o.headers("Unsupported"), vec!["foo, bar"]);
+
+    let sips = invite("").replace("INVITE sip:bob", "INVITE sips:bob");
+    assert_eq!(
+        send(&mut p, 0, UAC, &sips).unwrap().first_line(),
+        "SIP/2.0 416 Unsupported URI Scheme"
+    );
+    let tel = invite("").replace("INVITE sip:bob@127.0.0.3:5072", "INVITE tel:+15551234");
+    assert_eq!(
+        send(&mut p, 0, UAC, &tel).unwrap().first_line(),
+        "SIP/2.0 416 Unsupported URI Scheme"
+    );
+    let tcp = invite("").replace(
+        "sip:bob@127.0.0.3:5072",
+        "sip:bob@127.0.0.3:5072;transport=tcp",
+    );
+    let o = send(&mut p, 0, UAC, &tcp).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 503 Service Unavailable");
+    assert!(o.headers("Retry-After").is_empty());
+    let name = invite("").replace("sip:bob@127.0.0.3:5072", "sip:bob@example.com");
+    assert_eq!(
+        send(&mut p, 0, UAC, &name).unwrap().first_line(),
+        "SIP/2.0 503 Service Unavailable"
+    );
+
+    // Too large for one datagram once our headers are added.
+    let big = invite(&format!("X-Big: {}\r\n", "x".repeat(65_300)));
+    let o = send(&mut p, 0, UAC, &big).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 513 Message Too Large");
+}
+
+#[test]
+fn our_responses_absorb_their_ack() {
+    let mut p = one_leg();
+    let o = send(&mut p, 0, UAC, &with_mf(Some(0))).unwrap();
+    let tag = String::from_utf8(o.msg().to().unwrap().tag().unwrap().to_vec()).unwrap();
+    let ack = with_mf(Some(5))
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK")
+        .replace(
+            "To: <sip:bob@example.com>",
+            &format!("To: <sip:bob@example.com>;tag={tag}"),
+        );
+    assert!(send(&mut p, 0, UAC, &ack).is_none());
+    assert_eq!(p.stats().acks_absorbed, 1);
+}
+
+#[test]
+fn public_legs_are_not_an_open_relay() {
+    let mut p = two_legs();
+    // A new INVITE from the WAN to a LAN host: refused.
+    let inv = invite("").replace("sip:bob@127.0.0.3:5072", "sip:bob@127.0.0.1:5071");
+    let o = send(&mut p, 1, "127.0.0.9:5060", &inv).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
+    // WAN to WAN: refused too, even in a dialog.
+    let o = send(
+        &mut p,
+        1,
+        "127.0.0.9:5060",
+        &invite("Route: <sip:127.0.0.2;lr>\r\n"),
+    )
+    .unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
+    // In a dialog we record-routed: allowed to the LAN.
+    let o = send(
+        &mut p,
+        1,
+        "127.0.0.9:5060",
+        &inv.replace("Max-Forwards", "Route: <sip:127.0.0.2;lr>\r\nMax-Forwards"),
+    )
+    .unwrap();
+    assert!(o.first_line().starts_with("INVITE"));
+    assert_eq!(o.t.leg, 0);
+}
+
+#[test]
+fn loop_is_482_but_spiral_is_forwarded() {
+    let mut p = one_leg();
+    let first = send(&mut p, 0, UAC, &invite("")).unwrap();
+    // The same request comes back through us: same L, a loop.
+    let o = send(&mut p, 0, UAS, &first.text).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 482 Loop Detected");
+    // Back with another Request-URI: a spiral, forwarded.
+    let spiral = first.text.replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:carol@127.0.0.4:5060",
+    );
+    let o = send(&mut p, 0, UAS, &spiral).unwrap();
+    assert!(o.first_line().starts_with("INVITE sip:carol@"));
+    assert_eq!(o.headers("Via").len(), 3);
+}
+
+#[test]
+fn ipv6_leg() {
+    let mut p = proxy(vec![leg("v6", "[::1]:5060", &[])]);
+    let msg = invite("")
+        .replace("sip:bob@127.0.0.3:5072", "sip:bob@[::1]:5072")
+        .replace("10.0.0.5:5071", "[2001:db8::5]:5071");
+    let o = send(&mut p, 0, "[::1]:5071", &msg).unwrap();
+    assert_eq!(o.t.dst, "[::1]:5072".parse().unwrap());
+    let vias = o.headers("Via");
+    assert!(vias[0].starts_with("SIP/2.0/UDP [::1];branch=z9hG4bKeS0"));
+    assert_eq!(
+        vias[1],
+        "SIP/2.0/UDP [2001:db8::5]:5071;branch=z9hG4bKuac1;rport=5071;received=::1"
+    );
+    assert_eq!(o.headers("Record-Route"), vec!["<sip:[::1];lr>"]);
+    let resp = response_to(&o, "200 OK", "b");
+    let r = send(&mut p, 0, "[::1]:5072", &resp).unwrap();
+    assert_eq!(r.t.dst, "[::1]:5071".parse().unwrap());
+    // An IPv4 target has no leg of its family.
+    let o = send(&mut p, 0, "[::1]:5071", &invite("")).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 503 Service Unavailable");
+}
