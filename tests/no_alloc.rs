@@ -241,3 +241,125 @@ fn dns_hot_path_does_not_allocate() {
     assert_eq!(picked, Some(5060));
     assert_eq!(address, Some(std::net::Ipv4Addr::new(192, 0, 2, 11)));
 }
+
+fn proxy_with(legs: &[(&str, &str, &[&str])]) -> edgesip::proxy::Proxy {
+    let legs = legs
+        .iter()
+        .map(|(name, addr, nets)| {
+            let a: std::net::SocketAddr = addr.parse().expect("addr");
+            edgesip::config::LegSpec {
+                name: (*name).into(),
+                addr: a,
+                advertise_host: a.ip().to_string(),
+                advertise_port: a.port(),
+                nets: nets.iter().map(|n| n.parse().expect("net")).collect(),
+                trust: None,
+                freebind: false,
+                media_ip: None,
+            }
+        })
+        .collect();
+    let cfg = edgesip::config::Config {
+        legs,
+        log_level: log::LevelFilter::Off,
+    };
+    edgesip::proxy::Proxy::new(&cfg, b"no-alloc secret").expect("proxy")
+}
+
+/// The answer a UAS would send to a forwarded request: its Vias and the
+/// dialog headers echoed, a To-tag added.
+fn answer_of(fwd: &[u8]) -> Vec<u8> {
+    let m = Message::parse(fwd).expect("forwarded request parses");
+    let mut s = b"SIP/2.0 200 OK\r\n".to_vec();
+    for h in m.headers() {
+        match h.name {
+            HeaderName::Via
+            | HeaderName::RecordRoute
+            | HeaderName::From
+            | HeaderName::CallId
+            | HeaderName::CSeq => s.extend_from_slice(h.line),
+            HeaderName::To => {
+                s.extend_from_slice(b"To: ");
+                s.extend_from_slice(h.value);
+                s.extend_from_slice(b";tag=uas\r\n");
+            }
+            _ => {}
+        }
+    }
+    s.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    s
+}
+
+#[test]
+fn proxy_forwarding_allocates_nothing() {
+    use edgesip::time::Instant;
+    let uac: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
+    let uas: std::net::SocketAddr = "127.0.0.3:5072".parse().expect("addr");
+    let requests = [INVITE, ACK, BYE, REGISTER].map(|r| {
+        String::from_utf8_lossy(r)
+            .replace("192.0.2.20", "127.0.0.3:5072")
+            .replace("sip:alice@10.0.0.5:5060", "sip:alice@127.0.0.3:5072")
+            .replace("Route: <sip:192.0.2.1;lr>, <sip:192.0.2.2;lr>\r\n", "")
+            .replace("sip:example.com", "sip:127.0.0.3:5072")
+            .into_bytes()
+    });
+    for legs in [
+        &[("lan", "127.0.0.1:5060", &[][..])][..],
+        &[
+            ("lan", "127.0.0.1:5060", &["127.0.0.1/32"][..]),
+            ("wan", "127.0.0.2:5060", &[][..]),
+        ][..],
+    ] {
+        let mut p = proxy_with(legs);
+        let mut out = vec![0u8; 65_535];
+        // Warm-up, and build the responses from what the proxy forwarded.
+        let mut answers = Vec::new();
+        for r in &requests {
+            let t = p
+                .handle(Instant(1), 0, uac, r, &mut out)
+                .expect("forwarded");
+            let text = &out[..t.len];
+            assert!(
+                !text.starts_with(b"SIP/2.0"),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
+            answers.push(answer_of(text));
+        }
+        for a in &answers {
+            let back = legs.len() - 1;
+            p.handle(Instant(1), back, uas, a, &mut out)
+                .expect("response forwarded");
+        }
+        let before = p.stats().clone();
+        let allocs = count_allocs(|| {
+            for i in 0..10_000 {
+                let k = i % requests.len();
+                let t = p.handle(Instant(2 + i as u64), 0, uac, &requests[k], &mut out);
+                assert!(t.is_some());
+                let t = p.handle(
+                    Instant(2 + i as u64),
+                    legs.len() - 1,
+                    uas,
+                    &answers[k],
+                    &mut out,
+                );
+                assert!(t.is_some());
+            }
+        });
+        assert_eq!(
+            allocs,
+            0,
+            "allocations in the proxy hot path ({} legs)",
+            legs.len()
+        );
+        assert_eq!(
+            p.stats().requests_forwarded - before.requests_forwarded,
+            10_000
+        );
+        assert_eq!(
+            p.stats().responses_forwarded - before.responses_forwarded,
+            10_000
+        );
+    }
+}

@@ -14,7 +14,7 @@ mod common;
 
 use edgesip::hmac::HmacKey;
 use edgesip::sip::{
-    stateless_to_tag, write_response, HeaderName, HeaderPos, Message, Reply, Rewriter, MAX_DATAGRAM,
+    stateless_to_tag, write_response, Error, HeaderName, HeaderPos, Message, Reply, Rewriter, MAX_DATAGRAM,
 };
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
@@ -228,7 +228,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(r) => {
             assert_eq!(r.status(), Some(reply.code));
             assert_eq!(r.vias().count(), m.vias().count());
-            assert!(r.to().unwrap().tag().is_some());
+            // Known issue F2 (see known_issue): `To: <...>;tag` (no value).
+            let tag_flag = m.to().and_then(|t| t.param(b"tag")).is_some();
+            if strict() || !tag_flag {
+                assert!(r.to().unwrap().tag().is_some(), "response To has no tag");
+            }
             let (_, v) = r.top_via().unwrap();
             assert!(!v.needs_source_params(src));
         }
@@ -240,8 +244,17 @@ fuzz_target!(|data: &[u8]| {
     };
 });
 
-/// Failures already reported, so a long run can look for new ones. Each is
-/// listed with its cause; set EDGESIP_FUZZ_STRICT=1 to see them again.
-fn known_issue(_m: &Message, _e: edgesip::sip::Error) -> bool {
-    false
+/// Failures already reported to the edgesip maintainers, skipped so that a
+/// long run can look for new ones; EDGESIP_FUZZ_STRICT=1 shows them again.
+///
+/// F1: `Message::parse` accepts a repeated Content-Length with the same
+///     value, but `Rewriter::replace_body` rewrites only the first one, so
+///     the output has two different values: `Conflict(ContentLength)`.
+/// F2: `Message::parse` accepts `To: <sip:a@b>;tag` (a tag without value);
+///     `write_response` then appends `;tag=<ours>`, and `NameAddr::tag()`
+///     on the response still finds the valueless first one (checked above,
+///     at the response's To).
+fn known_issue(m: &Message, e: Error) -> bool {
+    e == Error::Conflict(HeaderName::ContentLength)
+        && m.headers_named(HeaderName::ContentLength).count() > 1
 }
