@@ -90,6 +90,25 @@ pub struct LegSpec {
 pub struct Config {
     pub legs: Vec<LegSpec>,
     pub log_level: log::LevelFilter,
+    /// Rewrite Contacts even when a message leaves on the leg it came in on.
+    pub force_rewrite: bool,
+    /// Put the observed source of a client behind NAT into its tokens.
+    pub nat_contacts: bool,
+    /// Where the secret lives; `None`: a new random secret per process.
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    /// A configuration with these legs and every option at its default.
+    pub fn with_legs(legs: Vec<LegSpec>) -> Config {
+        Config {
+            legs,
+            log_level: log::LevelFilter::Info,
+            force_rewrite: false,
+            nat_contacts: true,
+            key_file: None,
+        }
+    }
 }
 
 impl Config {

@@ -67,6 +67,16 @@ impl SourceLimiter {
     }
 
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.slot(ip, now).allow(now)
+    }
+
+    /// Whether `ip` has budget left, without spending any.
+    pub fn has_budget(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let mut probe = *self.slot(ip, now);
+        probe.allow(now)
+    }
+
+    fn slot(&mut self, ip: IpAddr, now: Instant) -> &mut Limiter {
         let h = match ip {
             IpAddr::V4(a) => u32::from(a).wrapping_mul(0x9E37_79B1),
             IpAddr::V6(a) => {
@@ -79,7 +89,7 @@ impl SourceLimiter {
             *slot = (Some(ip), self.template);
             slot.1.last = now;
         }
-        slot.1.allow(now)
+        &mut slot.1
     }
 }
 
@@ -109,5 +119,8 @@ mod test {
         assert!(!s.allow(a, t));
         assert!(s.allow(b, t));
         assert!(s.allow(a, Instant(6000)));
+        assert!(!s.has_budget(a, Instant(6000)));
+        assert!(s.has_budget(a, Instant(7000)));
+        assert!(s.has_budget(a, Instant(7000)), "has_budget spends nothing");
     }
 }

@@ -259,10 +259,7 @@ fn proxy_with(legs: &[(&str, &str, &[&str])]) -> edgesip::proxy::Proxy {
             }
         })
         .collect();
-    let cfg = edgesip::config::Config {
-        legs,
-        log_level: log::LevelFilter::Off,
-    };
+    let cfg = edgesip::config::Config::with_legs(legs);
     edgesip::proxy::Proxy::new(&cfg, b"no-alloc secret").expect("proxy")
 }
 

@@ -22,10 +22,7 @@ fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
 }
 
 fn proxy(legs: Vec<LegSpec>) -> Proxy {
-    let cfg = Config {
-        legs,
-        log_level: log::LevelFilter::Off,
-    };
+    let cfg = Config::with_legs(legs);
     Proxy::new(&cfg, b"test secret, 32 bytes long......").unwrap()
 }
 
@@ -132,8 +129,9 @@ fn two_legs_forward_invite_with_double_record_route() {
     );
     assert_eq!(o.headers("Max-Forwards"), vec!["69"]);
     // Untouched headers keep their bytes and order.
-    let tail = "From: Alice <sip:alice@example.org>;tag=atag\r\nTo: <sip:bob@example.com>\r\nCall-ID: call1@uac\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5071>\r\nContent-Length: 0\r\n\r\n";
-    assert!(o.text.ends_with(tail), "{}", o.text);
+    let tail = "From: Alice <sip:alice@example.org>;tag=atag\r\nTo: <sip:bob@example.com>\r\nCall-ID: call1@uac\r\nCSeq: 1 INVITE\r\nContact: <sip:b";
+    assert!(o.text.contains(tail), "{}", o.text);
+    assert!(o.text.ends_with("@127.0.0.2>\r\nContent-Length: 0\r\n\r\n"));
     assert!(o.text.starts_with("INVITE sip:bob@127.0.0.3:5072 SIP/2.0\r\nRecord-Route: <sip:127.0.0.2;lr>\r\nRecord-Route: <sip:127.0.0.1;lr>\r\nVia: SIP/2.0/UDP 127.0.0.2;branch="));
 }
 
@@ -503,4 +501,179 @@ fn ipv6_leg() {
     // An IPv4 target has no leg of its family.
     let o = send(&mut p, 0, "[::1]:5071", &invite("")).unwrap();
     assert_eq!(o.first_line(), "SIP/2.0 503 Service Unavailable");
+}
+
+fn proxy_cfg(legs: Vec<LegSpec>, f: impl FnOnce(&mut Config)) -> Proxy {
+    let mut cfg = Config::with_legs(legs);
+    f(&mut cfg);
+    Proxy::new(&cfg, b"test secret, 32 bytes long......").unwrap()
+}
+
+fn contact_uri(o: &Out) -> String {
+    let m = o.msg();
+    let (_, c) = m.addrs(HeaderName::Contact).next().unwrap();
+    String::from_utf8(c.uri.raw.to_vec()).unwrap()
+}
+
+fn bye_to(ruri: &str) -> String {
+    format!(
+        "BYE {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye9\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=btag\r\n\
+To: Alice <sip:alice@example.org>;tag=atag\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: 2 BYE\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn contacts_become_tokens_and_come_back() {
+    let mut p = two_legs();
+    let msg = invite("").replace(
+        "Contact: <sip:alice@127.0.0.1:5071>",
+        "Contact: \"A\" <sip:alice@10.0.0.5:5071;transport=udp>;expires=60;+sip.instance=\"<urn:x>\"",
+    );
+    let o = send(&mut p, 0, UAC, &msg).unwrap();
+    let c = contact_uri(&o);
+    assert!(c.starts_with("sip:b") && c.ends_with("@127.0.0.2"), "{c}");
+    assert!(o
+        .text
+        .contains(">;expires=60;+sip.instance=\"<urn:x>\"\r\n"));
+    // The same contact through the same legs gives the same token.
+    assert_eq!(contact_uri(&send(&mut p, 0, UAC, &msg).unwrap()), c);
+
+    // The callee's BYE to that Contact reaches the caller where it really
+    // is (its Via said 10.0.0.5, the packet came from 127.0.0.1:5071), with
+    // the original URI and its parameters restored.
+    let o = send(&mut p, 1, UAS, &bye_to(&c)).unwrap();
+    assert_eq!(
+        o.first_line(),
+        "BYE sip:alice@10.0.0.5:5071;transport=udp SIP/2.0"
+    );
+    assert_eq!(o.t.leg, 0);
+    assert_eq!(o.t.dst, UAC.parse().unwrap());
+
+    // Tampered, or through the wrong leg: 404, never a loop.
+    let mut bad = c.clone().into_bytes();
+    bad[8] = if bad[8] == b'A' { b'B' } else { b'A' };
+    let o = send(&mut p, 1, UAS, &bye_to(&String::from_utf8(bad).unwrap())).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 404 Not Found");
+    let wrong_leg = c.replace("@127.0.0.2", "@127.0.0.1");
+    let o = send(&mut p, 0, UAC, &bye_to(&wrong_leg)).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 404 Not Found");
+    assert_eq!(p.stats().token_failures, 2);
+    // `sip:bob@us` is never taken for a token.
+    let o = send(&mut p, 0, UAC, &bye_to("sip:bob@127.0.0.2")).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 404 Not Found");
+    assert_eq!(p.stats().token_failures, 2);
+}
+
+#[test]
+fn without_nat_contacts_the_contact_address_is_used() {
+    let mut p = proxy_cfg(
+        vec![
+            leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
+            leg("b", "127.0.0.2:5060", &[]),
+        ],
+        |c| c.nat_contacts = false,
+    );
+    let msg = invite("").replace("sip:alice@127.0.0.1:5071", "sip:alice@127.0.0.5:5099");
+    let c = contact_uri(&send(&mut p, 0, UAC, &msg).unwrap());
+    let o = send(&mut p, 1, UAS, &bye_to(&c)).unwrap();
+    assert_eq!(o.t.dst, "127.0.0.5:5099".parse().unwrap());
+}
+
+#[test]
+fn token_failures_are_rate_limited_per_source() {
+    let mut p = two_legs();
+    let c = contact_uri(&send(&mut p, 0, UAC, &invite("")).unwrap());
+    let forged = bye_to(
+        &c.replacen("sip:b", "sip:bA", 1)
+            .replacen("@", "AAAAAAA@", 1),
+    );
+    let mut answered = 0;
+    for _ in 0..100 {
+        if send(&mut p, 1, UAS, &forged).is_some() {
+            answered += 1;
+        }
+    }
+    assert!(answered <= 25, "{answered} {:?}", p.stats());
+    assert_eq!(p.stats().token_failures, answered);
+    assert!(answered >= 10, "{answered}");
+}
+
+#[test]
+fn register_through_an_upstream_registrar_gets_its_contacts_back() {
+    let mut p = two_legs();
+    let reg = "REGISTER sip:127.0.0.3:5072 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKreg1;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=r\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: reg@uac\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:alice@127.0.0.1:5071>;expires=3600, <tel:+15551234>, <sip:alice2@127.0.0.1:5071>\r\n\
+Content-Length: 0\r\n\r\n";
+    let o = send(&mut p, 0, UAC, reg).unwrap();
+    assert!(o.headers("Record-Route").is_empty());
+    let contacts: Vec<String> = o
+        .msg()
+        .addrs(HeaderName::Contact)
+        .map(|(_, a)| String::from_utf8(a.uri.raw.to_vec()).unwrap())
+        .collect();
+    assert!(contacts[0].starts_with("sip:b"));
+    assert_eq!(contacts[1], "tel:+15551234");
+    assert!(contacts[2].starts_with("sip:b"));
+    // The registrar answers with the tokens; they come back as they were.
+    let ok = response_to(&o, "200 OK", "reg").replace(
+        "Contact: <sip:bob@127.0.0.3:5072>",
+        &format!(
+            "Contact: <{}>;expires=3600, <{}>;expires=60",
+            contacts[0], contacts[2]
+        ),
+    );
+    let r = send(&mut p, 1, UAS, &ok).unwrap();
+    assert_eq!(r.t.leg, 0);
+    assert_eq!(
+        r.headers("Contact"),
+        vec!["<sip:alice@127.0.0.1:5071>;expires=3600, <sip:alice2@127.0.0.1:5071>;expires=60"]
+    );
+}
+
+#[test]
+fn force_rewrite_with_one_leg() {
+    let mut p = proxy_cfg(vec![leg("lan", "127.0.0.1:5060", &[])], |c| {
+        c.force_rewrite = true
+    });
+    let o = send(&mut p, 0, UAC, &invite("")).unwrap();
+    let c = contact_uri(&o);
+    assert!(c.starts_with("sip:b") && c.ends_with("@127.0.0.1"), "{c}");
+    let o = send(&mut p, 0, UAS, &bye_to(&c)).unwrap();
+    assert_eq!(o.first_line(), "BYE sip:alice@127.0.0.1:5071 SIP/2.0");
+    // Without the flag one leg leaves Contacts alone.
+    let mut p = one_leg();
+    assert_eq!(
+        contact_uri(&send(&mut p, 0, UAC, &invite("")).unwrap()),
+        "sip:alice@127.0.0.1:5071"
+    );
+}
+
+#[test]
+fn tokens_survive_a_restart_with_the_same_secret_and_legs() {
+    let mut p1 = two_legs();
+    let c = contact_uri(&send(&mut p1, 0, UAC, &invite("")).unwrap());
+    let mut p2 = two_legs();
+    let o = send(&mut p2, 1, UAS, &bye_to(&c)).unwrap();
+    assert_eq!(o.first_line(), "BYE sip:alice@127.0.0.1:5071 SIP/2.0");
+    // Another set of legs (names) invalidates them.
+    let mut p3 = proxy(vec![
+        leg("x", "127.0.0.1:5060", &["127.0.0.1/32"]),
+        leg("b", "127.0.0.2:5060", &[]),
+    ]);
+    assert_eq!(
+        send(&mut p3, 1, UAS, &bye_to(&c)).unwrap().first_line(),
+        "SIP/2.0 404 Not Found"
+    );
 }

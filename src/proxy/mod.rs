@@ -6,10 +6,12 @@
 //! allocates.
 
 mod branch;
+mod contact;
 mod leg;
 mod stun;
 
 pub use branch::{Branch, Brancher, PrevHop};
+pub use contact::Tokens;
 pub use leg::Leg;
 
 use crate::config::{Config, MAX_LEGS};
@@ -45,6 +47,9 @@ pub struct Stats {
     pub foreign_responses: u64,
     pub bad_branch_mac: u64,
     pub rate_limited: u64,
+    /// Tokens that failed to decode, failed their MAC or came in on the
+    /// wrong leg.
+    pub token_failures: u64,
     pub dropped: u64,
 }
 
@@ -61,6 +66,10 @@ enum Refuse {
 /// Requests per second (and burst) one source may send on a public leg.
 const SOURCE_RATE: u32 = 200;
 const SOURCE_BURST: u32 = 400;
+/// Token failures per second one source may cause before its tokens are
+/// not even tried: forging a 4-byte MAC takes about 2^31 attempts.
+const TOKEN_FAIL_RATE: u32 = 5;
+const TOKEN_FAIL_BURST: u32 = 20;
 
 pub struct Proxy {
     legs: heapless::Vec<Leg, MAX_LEGS>,
@@ -69,6 +78,18 @@ pub struct Proxy {
     stats: Stats,
     log: Limiter,
     sources: SourceLimiter,
+    tokens: Tokens,
+    token_failures: SourceLimiter,
+}
+
+/// Where a request goes and what changes on the way.
+struct Plan<'a> {
+    out_leg: usize,
+    /// A new Request-URI (strict routing, or a decoded token).
+    ruri: Option<&'a [u8]>,
+    /// The Route element strict routing moved into the Request-URI.
+    strict: Option<(usize, &'a [u8])>,
+    popped: heapless::Vec<(usize, &'a [u8]), 2>,
 }
 
 fn parse_ip(s: &[u8]) -> Option<IpAddr> {
@@ -86,8 +107,12 @@ fn is_keepalive(d: &[u8]) -> bool {
 
 impl Proxy {
     pub fn new(cfg: &Config, secret: &[u8]) -> Result<Proxy, String> {
+        let legs = leg::build(cfg)?;
+        let tokens = Tokens::new(secret, &legs, cfg.force_rewrite, cfg.nat_contacts);
         Ok(Proxy {
-            legs: leg::build(cfg)?,
+            legs,
+            tokens,
+            token_failures: SourceLimiter::new(TOKEN_FAIL_RATE, TOKEN_FAIL_BURST),
             brancher: Brancher::new(secret),
             tag_key: HmacKey::new(&crate::hmac::hmac_md5(secret, &[b"edgesip to-tag"])),
             stats: Stats::default(),
@@ -223,7 +248,7 @@ impl Proxy {
             self.stats.rate_limited += 1;
             return None;
         }
-        match self.route_request(leg, src, m, out) {
+        match self.route_request(now, leg, src, m, out) {
             Ok(t) => {
                 self.stats.requests_forwarded += 1;
                 Some(t)
@@ -272,6 +297,7 @@ impl Proxy {
 
     fn route_request(
         &mut self,
+        now: Instant,
         in_leg: usize,
         src: SocketAddr,
         m: &Message,
@@ -328,7 +354,43 @@ impl Proxy {
                 }
             }
         }
-        let new_ruri = strict.map_or(ruri, |(_, _, u)| u);
+        let mut new_ruri = strict.map_or(ruri, |(_, _, u)| u);
+        let mut ruri_text = strict.map(|(_, _, u)| u.raw);
+
+        // A token of ours in the Request-URI goes back to the contact it
+        // stands for, out through the leg that contact came from.
+        let mut plain = [0u8; crate::token::MAX_PLAIN];
+        let mut uri_buf = [0u8; crate::token::MAX_PLAIN + 4];
+        let mut via_token = None;
+        if next_route.is_none() && Tokens::is_candidate(&self.legs, &new_ruri) {
+            if !self.token_failures.has_budget(src.ip(), now) {
+                return Err(Refuse::Drop("too many token failures from this source"));
+            }
+            let user = new_ruri.user.unwrap_or_default();
+            match self.tokens.decode(&self.legs, user, &mut plain) {
+                Ok(b) if b.out_leg == in_leg => {
+                    let n = b.contact.len() + 4;
+                    uri_buf[..4].copy_from_slice(b"sip:");
+                    uri_buf[4..n].copy_from_slice(b.contact);
+                    via_token = Some((b.in_leg, b.nat));
+                    ruri_text = Some(&uri_buf[..n]);
+                }
+                other => {
+                    self.stats.token_failures += 1;
+                    let _ = self.token_failures.allow(src.ip(), now);
+                    match other {
+                        Ok(_) => debug!("{src}: token came in on the wrong leg"),
+                        Err(e) => debug!("{src}: token in Request-URI refused: {e}"),
+                    }
+                    return Err(Refuse::Reply(404, "Not Found"));
+                }
+            }
+        }
+        if via_token.is_some() {
+            new_ruri = ruri_text
+                .and_then(Uri::parse)
+                .ok_or(Refuse::Reply(404, "Not Found"))?;
+        }
         let target = next_route.unwrap_or(new_ruri);
 
         if target.scheme != Scheme::Sip {
@@ -341,16 +403,24 @@ impl Proxy {
             return Err(Refuse::Reply(503, "Service Unavailable"));
         }
         let host = target.param_value(b"maddr").unwrap_or(target.host);
-        let Some(ip) = parse_ip(host) else {
-            debug!("no resolver for {}", String::from_utf8_lossy(host));
-            return Err(Refuse::Reply(503, "Service Unavailable"));
+        let dst = match via_token.and_then(|(_, nat)| nat) {
+            // The source we saw the contact's owner send from (it is
+            // behind NAT; its own Contact is not reachable).
+            Some(nat) => nat,
+            None => match parse_ip(host) {
+                Some(ip) => SocketAddr::new(ip, target.port_or_default()),
+                None => {
+                    debug!("no resolver for {}", String::from_utf8_lossy(host));
+                    return Err(Refuse::Reply(503, "Service Unavailable"));
+                }
+            },
         };
-        let dst = SocketAddr::new(ip, target.port_or_default());
 
-        if self
-            .legs
-            .iter()
-            .any(|l| l.is_own(target.host, target.port_or_default()) || l.addr == dst)
+        if via_token.is_none()
+            && self
+                .legs
+                .iter()
+                .any(|l| l.is_own(target.host, target.port_or_default()) || l.addr == dst)
         {
             // Addressed to us, and nothing else claimed it.
             let keepalive = next_route.is_none() && new_ruri.user.is_none();
@@ -371,22 +441,32 @@ impl Proxy {
             return Err(Refuse::Reply(482, "Loop Detected"));
         }
 
-        let out_leg = match fixed_out {
-            Some(l) => l,
-            None => leg::choose(&self.legs, ip, in_leg)
+        let out_leg = match (via_token, fixed_out) {
+            (Some((leg, _)), _) => leg,
+            (None, Some(l)) => l,
+            (None, None) => leg::choose(&self.legs, dst.ip(), in_leg)
                 .ok_or(Refuse::Reply(503, "Service Unavailable"))?,
         };
+        if self.legs[out_leg].addr.is_ipv4() != dst.is_ipv4() {
+            return Err(Refuse::Reply(503, "Service Unavailable"));
+        }
         // Nothing from a public leg reaches anyone unless it is in a dialog
-        // we record-routed, and never public to public.
+        // we record-routed or a token we minted, and never public to public.
         if !self.legs[in_leg].trusted {
-            let in_dialog = !popped.is_empty() || strict.is_some();
-            if !in_dialog || !self.legs[out_leg].trusted {
+            let known = !popped.is_empty() || strict.is_some() || via_token.is_some();
+            if !known || !self.legs[out_leg].trusted {
                 return Err(Refuse::Reply(403, "Forbidden"));
             }
         }
 
+        let plan = Plan {
+            out_leg,
+            ruri: ruri_text,
+            strict: strict.map(|(hi, e, _)| (hi, e)),
+            popped,
+        };
         let len = self
-            .rewrite_request(m, in_leg, out_leg, src, strict, &popped, out)
+            .rewrite_request(m, in_leg, src, &plan, out)
             .map_err(|e| match e {
                 Error::OutOfSpace => Refuse::Reply(513, "Message Too Large"),
                 _ => Refuse::Reply(500, "Server Internal Error"),
@@ -398,17 +478,15 @@ impl Proxy {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn rewrite_request(
         &self,
         m: &Message,
         in_leg: usize,
-        out_leg: usize,
         src: SocketAddr,
-        strict: Option<(usize, &[u8], Uri)>,
-        popped: &[(usize, &[u8])],
+        plan: &Plan,
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        let out_leg = plan.out_leg;
         let (vi, top) = m.top_via().ok_or(Error::Missing(HeaderName::Via))?;
         let prev = PrevHop {
             received: if top.wants_received(src) {
@@ -465,11 +543,19 @@ impl Proxy {
             }
             None => rw.insert_header(HeaderPos::After(vi), b"Max-Forwards", |c| c.put(b"70"))?,
         }
-        if let Some((_, _, uri)) = strict {
+        if let Some(text) = plan.ruri {
             let raw = m.request_uri_raw().ok_or(Error::RequestUri)?;
-            rw.replace(raw, |c| c.put(uri.raw))?;
+            rw.replace(raw, |c| c.put(text))?;
         }
-        remove_routes(&mut rw, m, popped, strict.map(|(hi, e, _)| (hi, e)))?;
+        remove_routes(&mut rw, m, &plan.popped, plan.strict)?;
+        if in_leg != out_leg || self.tokens.force {
+            // Behind NAT when the Via says another address than the packet.
+            let behind_nat =
+                top.port.unwrap_or(5060) != src.port() || parse_ip(top.host) != Some(src.ip());
+            let nat = behind_nat.then_some(src);
+            self.tokens
+                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat)?;
+        }
         rw.emit(out)
     }
 
@@ -518,8 +604,26 @@ impl Proxy {
             return None;
         };
         let port = next.rport_value().or(next.port).unwrap_or(5060);
+        let out_leg = usize::from(b.leg);
         let mut rw = Rewriter::new(m);
         rw.remove_leading(vi, 1).ok()?;
+        if out_leg != in_leg || self.tokens.force {
+            // The answering side is behind NAT when its Contact is not the
+            // address the response came from.
+            let nat = m
+                .addrs(HeaderName::Contact)
+                .next()
+                .filter(|(_, c)| {
+                    c.uri.port_or_default() != src.port() || parse_ip(c.uri.host) != Some(src.ip())
+                })
+                .map(|_| src);
+            if let Err(e) = self
+                .tokens
+                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat)
+            {
+                debug!("{src}: response Contacts not rewritten: {e}");
+            }
+        }
         let len = match rw.emit(out) {
             Ok(n) => n,
             Err(e) => {
@@ -532,7 +636,7 @@ impl Proxy {
         };
         self.stats.responses_forwarded += 1;
         Some(Transmit {
-            leg: usize::from(b.leg),
+            leg: out_leg,
             dst: SocketAddr::new(ip, port),
             len,
         })

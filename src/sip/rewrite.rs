@@ -9,7 +9,7 @@ use super::via::Via;
 /// Edits per rewrite; the proxy needs about ten.
 pub const MAX_EDITS: usize = 32;
 /// Bytes of new text per rewrite (Vias, Record-Routes, rewritten Contacts).
-pub const SCRATCH: usize = 4096;
+pub const SCRATCH: usize = 8192;
 
 #[derive(Debug, Clone, Copy)]
 struct Edit {

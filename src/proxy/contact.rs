@@ -1,0 +1,134 @@
+//! Contact rewriting (Net::SIP's `rewrite_contact`, with its faults fixed):
+//! a Contact leaving on another leg becomes `sip:b<TOKEN>@<outgoing leg>`,
+//! and a request for that token goes back to the original contact through
+//! the leg it came from. See `token.rs` for the token itself.
+
+use super::leg::Leg;
+use crate::sip::{Error, HeaderName, Message, Rewriter, Uri};
+use crate::token::{self, DefaultCipher, TokenError, MAX_PLAIN, MAX_TOKEN_LEN};
+use std::net::SocketAddr;
+
+pub struct Tokens {
+    cipher: DefaultCipher,
+    /// Leg names joined by `|`: tokens bind to the set of legs, not to
+    /// addresses, so a new WAN address keeps them valid.
+    binding: heapless::Vec<u8, 160>,
+    pub force: bool,
+    pub nat: bool,
+}
+
+/// A decoded token: the original contact (without `sip:`).
+pub struct Back<'o> {
+    pub in_leg: usize,
+    pub out_leg: usize,
+    pub nat: Option<SocketAddr>,
+    pub contact: &'o [u8],
+}
+
+impl Tokens {
+    pub fn new(secret: &[u8], legs: &[Leg], force: bool, nat: bool) -> Tokens {
+        let mut binding = heapless::Vec::new();
+        for (i, l) in legs.iter().enumerate() {
+            if i > 0 {
+                let _ = binding.push(b'|');
+            }
+            let _ = binding.extend_from_slice(l.name.as_bytes());
+        }
+        Tokens {
+            cipher: DefaultCipher::new(&crate::hmac::hmac_md5(secret, &[b"edgesip tokens"])),
+            binding,
+            force,
+            nat,
+        }
+    }
+
+    /// Whether `uri` may be one of our tokens: our host and port, and a
+    /// user part shaped like a token. `sip:bob@us` never is.
+    pub fn is_candidate(legs: &[Leg], uri: &Uri) -> bool {
+        uri.user.is_some_and(token::looks_like_token)
+            && legs
+                .iter()
+                .any(|l| l.is_own(uri.host, uri.port_or_default()))
+    }
+
+    pub fn decode<'o>(
+        &self,
+        legs: &[Leg],
+        user: &[u8],
+        buf: &'o mut [u8; MAX_PLAIN],
+    ) -> Result<Back<'o>, TokenError> {
+        let d = token::decode(&self.cipher, &self.binding, user, buf)?;
+        let (i, o) = (usize::from(d.in_leg), usize::from(d.out_leg));
+        if i >= legs.len() || o >= legs.len() {
+            return Err(TokenError::Malformed);
+        }
+        Ok(Back {
+            in_leg: i,
+            out_leg: o,
+            nat: d.nat,
+            contact: d.contact,
+        })
+    }
+
+    /// Rewrites every Contact of `m`, which came in on `in_leg` and leaves
+    /// on `out_leg`: our own tokens back to what they stood for (when they
+    /// return through the leg they left by), other SIP URIs forward into
+    /// tokens. `*`, `tel:` and the like stay. `nat` is the observed source
+    /// of the sender when it is behind NAT.
+    pub fn rewrite_contacts(
+        &self,
+        legs: &[Leg],
+        rw: &mut Rewriter,
+        m: &Message,
+        in_leg: usize,
+        out_leg: usize,
+        nat: Option<SocketAddr>,
+    ) -> Result<(), Error> {
+        let out = &legs[out_leg];
+        for (_, c) in m.addrs(HeaderName::Contact) {
+            let uri = c.uri;
+            if !matches!(uri.scheme, crate::sip::Scheme::Sip) {
+                continue;
+            }
+            if Self::is_candidate(legs, &uri) {
+                let mut buf = [0u8; MAX_PLAIN];
+                match self.decode(legs, uri.user.unwrap_or_default(), &mut buf) {
+                    Ok(b) if b.out_leg == in_leg => {
+                        rw.replace(uri.raw, |w| {
+                            w.put(b"sip:")?;
+                            w.put(b.contact)
+                        })?;
+                    }
+                    _ => log::debug!("Contact token does not decode here; left as is"),
+                }
+                continue;
+            }
+            // The URI without its scheme goes into the token.
+            let contact = &uri.raw[4..];
+            let nat = if self.nat { nat } else { None };
+            let mut tok = [0u8; MAX_TOKEN_LEN];
+            let n = match token::encode(
+                &self.cipher,
+                &self.binding,
+                in_leg as u8,
+                out_leg as u8,
+                nat,
+                contact,
+                &mut tok,
+            ) {
+                Ok(n) => n,
+                Err(e) => {
+                    log::debug!("Contact not rewritten: {e}");
+                    return Err(Error::Malformed(HeaderName::Contact));
+                }
+            };
+            rw.replace(uri.raw, |w| {
+                w.put(b"sip:")?;
+                w.put(&tok[..n])?;
+                w.put(b"@")?;
+                w.put(out.adv_text.as_bytes())
+            })?;
+        }
+        Ok(())
+    }
+}
