@@ -325,8 +325,8 @@ fn proxy_forwarding_allocates_nothing() {
         }
         for a in &answers {
             let back = legs.len() - 1;
-            p.handle(Instant(1), back, uas, a, &mut out)
-                .expect("response forwarded");
+            let t = p.handle(Instant(1), back, uas, a, &mut out);
+            assert!(t.is_some(), "response forwarded");
         }
         let before = p.stats().clone();
         let allocs = count_allocs(|| {
