@@ -5,11 +5,15 @@
 //!   caller-owned buffers, and the SDP view. Nothing there allocates.
 //! - [`token`]: the encrypted Contact tokens; [`key`]: the secret they use.
 //! - [`hmac`]: keyed MD5 for tags, branches, tokens and nonces.
+//! - [`proxy`]: the sans-IO proxy core; [`daemon`]: the mio shell that owns
+//!   the sockets, the signals and the clock; [`config`]: the command line.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod daemon;
 pub mod hmac;
 pub mod key;
+pub mod proxy;
 pub mod sip;
 pub mod time;
 pub mod token;
