@@ -5,9 +5,12 @@
 //!   caller-owned buffers, and the SDP view. Nothing there allocates.
 //! - [`token`]: the encrypted Contact tokens; [`key`]: the secret they use.
 //! - [`hmac`]: keyed MD5 for tags, branches, tokens and nonces.
+//! - [`proxy`]: the sans-IO proxy core; [`daemon`]: the mio shell that owns
+//!   the sockets, the signals and the clock; [`config`]: the command line.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod daemon;
 pub mod dns;
 pub mod hmac;
 pub mod key;
