@@ -20,6 +20,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::{Config, LegSpec, MAX_LEGS};
 use crate::proxy::{Proxy, Transmit};
+use crate::ratelimit::{Limiter, Suppressed};
 use crate::time::Instant;
 
 /// Datagrams read from one socket per turn before the other legs get theirs.
@@ -241,7 +242,7 @@ struct Shell {
     ready: [bool; MAX_LEGS],
     rx: Box<[u8]>,
     tx: Box<[u8]>,
-    limiter: WarnLimiter,
+    limiter: Limiter,
 }
 
 impl Shell {
@@ -252,7 +253,7 @@ impl Shell {
             ready: [false; MAX_LEGS],
             rx: vec![0; BUF_LEN].into_boxed_slice(),
             tx: vec![0; BUF_LEN].into_boxed_slice(),
-            limiter: WarnLimiter::new(),
+            limiter: Limiter::new(10, 10),
         }
     }
 
@@ -289,7 +290,7 @@ impl Shell {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // E.g. ECONNREFUSED left by an ICMP error for an earlier send.
                 Err(e) => {
-                    if let Some(s) = self.limiter.allow(now) {
+                    if let Some(s) = self.limiter.report(now) {
                         warn!(
                             "leg {}: receive failed: {e}{}",
                             self.names[leg],
@@ -317,73 +318,10 @@ impl Shell {
         };
         // UDP: a failed send is a lost datagram, which SIP retransmits.
         if let Err(e) = res {
-            if let Some(s) = self.limiter.allow(now) {
+            if let Some(s) = self.limiter.report(now) {
                 let name = self.names.get(t.leg).unwrap_or(&self.names[from]);
                 warn!("leg {name}: send to {} failed: {e}{}", t.dst, Suppressed(s));
             }
-        }
-    }
-}
-
-/// A token bucket for warnings: at most [`WarnLimiter::BURST`] at once and
-/// [`WarnLimiter::PER_SEC`] per second after that, counting the rest.
-struct WarnLimiter {
-    /// Tokens in thousandths, so a refill per millisecond is an integer.
-    milli_tokens: u64,
-    last: Instant,
-    suppressed: u64,
-}
-
-impl WarnLimiter {
-    const PER_SEC: u64 = 10;
-    const BURST: u64 = 10;
-
-    fn new() -> WarnLimiter {
-        WarnLimiter {
-            milli_tokens: Self::BURST * 1000,
-            last: Instant::default(),
-            suppressed: 0,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let ms = now.since(self.last).as_millis() as u64;
-        self.last = self.last.max(now);
-        self.milli_tokens = (self.milli_tokens + ms * Self::PER_SEC).min(Self::BURST * 1000);
-    }
-
-    /// `Some(suppressed since the last warning)` if this warning may be
-    /// logged; `None` (and counted) if not.
-    fn allow(&mut self, now: Instant) -> Option<u64> {
-        self.refill(now);
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
-            Some(std::mem::take(&mut self.suppressed))
-        } else {
-            self.suppressed += 1;
-            None
-        }
-    }
-
-    /// The count of suppressed warnings, once a token allows reporting it.
-    fn flush(&mut self, now: Instant) -> Option<u64> {
-        self.refill(now);
-        if self.suppressed == 0 || self.milli_tokens < 1000 {
-            return None;
-        }
-        self.milli_tokens -= 1000;
-        Some(std::mem::take(&mut self.suppressed))
-    }
-}
-
-/// Appended to a warning: how many were dropped before it.
-struct Suppressed(u64);
-
-impl fmt::Display for Suppressed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            0 => Ok(()),
-            n => write!(f, " ({n} similar warnings suppressed before this)"),
         }
     }
 }
@@ -650,33 +588,6 @@ mod test {
     use std::net::UdpSocket as StdSocket;
 
     #[test]
-    fn limiter_bursts_then_counts() {
-        let mut l = WarnLimiter::new();
-        let t0 = Instant::from_secs(100);
-        for _ in 0..WarnLimiter::BURST {
-            assert_eq!(l.allow(t0), Some(0));
-        }
-        for _ in 0..5 {
-            assert_eq!(l.allow(t0), None);
-        }
-        assert_eq!(l.flush(t0), None);
-        // 100 ms later one token is back; it reports the five.
-        let t1 = t0 + Duration::from_millis(100);
-        assert_eq!(l.allow(t1), Some(5));
-        assert_eq!(l.allow(t1), None);
-        assert_eq!(l.flush(t1 + Duration::from_millis(100)), Some(1));
-        assert_eq!(l.flush(t1 + Duration::from_millis(200)), None);
-        // A long pause refills only up to the burst.
-        let t2 = t1 + Duration::from_secs(3600);
-        for _ in 0..WarnLimiter::BURST {
-            assert_eq!(l.allow(t2), Some(0));
-        }
-        assert_eq!(l.allow(t2), None);
-        // A clock that went backwards neither panics nor refills.
-        assert_eq!(l.allow(t0), None);
-    }
-
-    #[test]
     fn timestamps() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
@@ -882,7 +793,11 @@ mod test {
         // logged and the leg is not stuck.
         assert!(!sh.any_ready());
         assert_eq!(core.seen[0], 0);
-        assert!(sh.limiter.milli_tokens < WarnLimiter::BURST * 1000);
+        // One of the ten warnings was spent on it.
+        let left = (0..20)
+            .filter(|_| sh.limiter.report(Instant::from_secs(1)).is_some())
+            .count();
+        assert_eq!(left, 9);
     }
 
     #[test]

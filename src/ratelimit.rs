@@ -27,11 +27,16 @@ impl Limiter {
         }
     }
 
-    pub fn allow(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
+        // A clock that went backwards neither panics nor refills.
         let ms = now.0.saturating_sub(self.last.0);
-        self.last = now;
+        self.last = self.last.max(now);
         let cap = u64::from(self.burst) * 1000;
         self.milli_tokens = (self.milli_tokens + ms * u64::from(self.rate)).min(cap);
+    }
+
+    pub fn allow(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.milli_tokens >= 1000 {
             self.milli_tokens -= 1000;
             true
@@ -44,6 +49,38 @@ impl Limiter {
     /// Takes and resets the count of refused events (for "N suppressed").
     pub fn take_suppressed(&mut self) -> u32 {
         core::mem::take(&mut self.suppressed)
+    }
+
+    /// For log lines: `Some(refused since the last allowed one)` when this
+    /// one may be logged, `None` (and counted) when not.
+    pub fn report(&mut self, now: Instant) -> Option<u32> {
+        self.allow(now).then(|| self.take_suppressed())
+    }
+
+    /// The count of refused events, once a token allows reporting it.
+    pub fn flush(&mut self, now: Instant) -> Option<u32> {
+        self.refill(now);
+        if self.suppressed == 0 || self.milli_tokens < 1000 {
+            return None;
+        }
+        self.milli_tokens -= 1000;
+        Some(self.take_suppressed())
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.milli_tokens >= 1000
+    }
+}
+
+/// Appended to a log line: how many like it were dropped before it.
+pub struct Suppressed(pub u32);
+
+impl core::fmt::Display for Suppressed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, " ({n} similar warnings suppressed before this)"),
+        }
     }
 }
 
@@ -107,6 +144,35 @@ mod test {
         assert!(!l.allow(Instant(1050)));
         assert!(l.allow(Instant(1150)));
         assert!(l.allow(Instant(60_000)));
+    }
+
+    #[test]
+    fn test_report_and_flush_count_what_was_refused() {
+        let mut l = Limiter::new(10, 10);
+        let t0 = Instant(100_000);
+        for _ in 0..10 {
+            assert_eq!(l.report(t0), Some(0));
+        }
+        for _ in 0..5 {
+            assert_eq!(l.report(t0), None);
+        }
+        assert_eq!(l.flush(t0), None);
+        // 100 ms later one token is back; it reports the five.
+        assert_eq!(l.report(Instant(100_100)), Some(5));
+        assert_eq!(l.report(Instant(100_100)), None);
+        assert_eq!(l.flush(Instant(100_200)), Some(1));
+        assert_eq!(l.flush(Instant(100_300)), None);
+        // A long pause refills only up to the burst.
+        for _ in 0..10 {
+            assert_eq!(l.report(Instant(4_000_000)), Some(0));
+        }
+        assert_eq!(l.report(Instant(4_000_000)), None);
+        // A clock that went backwards neither panics nor refills.
+        assert_eq!(l.report(t0), None);
+        assert_eq!(
+            Suppressed(3).to_string(),
+            " (3 similar warnings suppressed before this)"
+        );
     }
 
     #[test]

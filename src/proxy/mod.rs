@@ -16,7 +16,7 @@ pub use leg::Leg;
 
 use crate::config::{Config, MAX_LEGS};
 use crate::hmac::HmacKey;
-use crate::ratelimit::{Limiter, SourceLimiter};
+use crate::ratelimit::{Limiter, SourceLimiter, Suppressed};
 use crate::sip::{
     stateless_to_tag, write_response, Cursor, Error, HeaderName, HeaderPos, Message, NameAddr,
     Reply, Rewriter, Scheme, Uri, Via,
@@ -136,9 +136,10 @@ impl Proxy {
 
     pub fn handle_timeout(&mut self, _now: Instant) {}
 
-    /// Whether a warning may be logged now; floods are counted, not logged.
-    fn may_warn(&mut self, now: Instant) -> bool {
-        self.log.allow(now)
+    /// Whether a warning may be logged now (with the count of those that
+    /// were not); floods are counted, not logged.
+    fn may_warn(&mut self, now: Instant) -> Option<Suppressed> {
+        self.log.report(now).map(Suppressed)
     }
 
     /// One datagram in; at most one datagram out.
@@ -179,9 +180,9 @@ impl Proxy {
         out: &mut [u8],
     ) -> Option<Transmit> {
         self.stats.malformed += 1;
-        if self.may_warn(now) {
+        if let Some(s) = self.may_warn(now) {
             warn!(
-                "leg {}: malformed message from {src}: {err}",
+                "leg {}: malformed message from {src}: {err}{s}",
                 self.legs[leg].name
             );
         }
@@ -572,9 +573,9 @@ impl Proxy {
         let ours = self.own_via(&top).is_some();
         let Some(b) = top.branch.and_then(Branch::parse).filter(|_| ours) else {
             self.stats.foreign_responses += 1;
-            if self.may_warn(now) {
+            if let Some(s) = self.may_warn(now) {
                 warn!(
-                    "leg {}: dropping response from {src}: top Via is not ours",
+                    "leg {}: dropping response from {src}: top Via is not ours{s}",
                     self.legs[in_leg].name
                 );
             }
@@ -586,8 +587,8 @@ impl Proxy {
         };
         if !self.brancher.verify(&b, &PrevHop::of(&next)) || usize::from(b.leg) >= self.legs.len() {
             self.stats.bad_branch_mac += 1;
-            if self.may_warn(now) {
-                warn!("{src}: dropping response whose branch does not verify");
+            if let Some(s) = self.may_warn(now) {
+                warn!("{src}: dropping response whose branch does not verify{s}");
             }
             return None;
         }
@@ -628,8 +629,8 @@ impl Proxy {
             Ok(n) => n,
             Err(e) => {
                 self.stats.dropped += 1;
-                if self.may_warn(now) {
-                    warn!("{src}: cannot forward response: {e}");
+                if let Some(s) = self.may_warn(now) {
+                    warn!("{src}: cannot forward response: {e}{s}");
                 }
                 return None;
             }
