@@ -524,3 +524,146 @@ fn a_real_loop_through_a_second_hop_is_482_and_a_spiral_is_not() {
     assert!(s.first_line().starts_with("OPTIONS sip:carol@"));
     assert_eq!(s.vias().len(), 4);
 }
+
+fn bye_from_uas(uas: &Ua, ruri: &str, call_id: &str, branch: &str) -> String {
+    format!(
+        "BYE {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {};branch={branch}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=btag\r\n\
+To: \"Alice\" <sip:alice@example.org>;tag=atag\r\n\
+Call-ID: {call_id}\r\n\
+CSeq: 5 BYE\r\n\
+Content-Length: 0\r\n\r\n",
+        uas.addr()
+    )
+}
+
+#[test]
+fn tokens_survive_a_restart_with_a_key_file() {
+    let dir = std::env::temp_dir().join(format!("edgesip-key-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    let key_arg = key.to_string_lossy().into_owned();
+    let p1 = free_udp_port("127.0.0.1");
+    let p2 = free_udp_port("127.0.0.2");
+    let legs = [
+        "--leg".to_string(),
+        format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
+        "--leg".to_string(),
+        format!("b=127.0.0.2:{p2}"),
+        "--key-file".to_string(),
+        key_arg,
+    ];
+    let args: Vec<&str> = legs.iter().map(String::as_str).collect();
+    let a: SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
+    let b: SocketAddr = format!("127.0.0.2:{p2}").parse().unwrap();
+    let call = Call {
+        uac: Ua::bind("127.0.0.1"),
+        uas: Ua::bind("127.0.0.3"),
+        a,
+        call_id: "restart@uac".into(),
+    };
+    let mut d = Daemon::start(&args);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "key file created private");
+    }
+    call.uac.send_to(call.invite("z9hG4bKk1", 1).as_bytes(), a);
+    let token = recv(&call.uas, "INVITE").contact_uri();
+    assert!(d.stop().success());
+
+    // A new process with the same key file and legs still knows the token.
+    let _d2 = Daemon::start(&args);
+    let bye = bye_from_uas(&call.uas, &token, &call.call_id, "z9hG4bKkb");
+    call.uas.send_to(bye.as_bytes(), b);
+    let at = recv(&call.uac, "BYE after restart");
+    assert_eq!(
+        at.first_line(),
+        format!("BYE sip:alice@127.0.0.1:{} SIP/2.0", call.uac.addr().port())
+    );
+
+    // An altered token gets 404 and reaches nobody.
+    let mut forged = token.into_bytes();
+    forged[7] = if forged[7] == b'Q' { b'R' } else { b'Q' };
+    let bye = bye_from_uas(
+        &call.uas,
+        &String::from_utf8(forged).unwrap(),
+        &call.call_id,
+        "z9hG4bKkf",
+    );
+    call.uas.send_to(bye.as_bytes(), b);
+    assert_eq!(recv(&call.uas, "404").first_line(), "SIP/2.0 404 Not Found");
+    call.uac.expect_nothing(200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn register_through_an_upstream_registrar() {
+    let (_d, a, _b) = two_leg_daemon();
+    let uac = Ua::bind("127.0.0.1");
+    let registrar = Ua::bind("127.0.0.3");
+    let c = uac.addr();
+    let reg = format!(
+        "REGISTER sip:{} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {c};branch=z9hG4bKreg;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=r\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: reg@uac\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:alice@{c};transport=udp>;expires=600\r\n\
+Content-Length: 0\r\n\r\n",
+        registrar.addr()
+    );
+    uac.send_to(reg.as_bytes(), a);
+    let at = recv(&registrar, "REGISTER");
+    assert!(
+        at.all(HeaderName::RecordRoute).is_empty(),
+        "no Record-Route on REGISTER"
+    );
+    let token = at.contact_uri();
+    assert!(token.starts_with("sip:b"));
+    // The registrar lists the binding it stored: our token.
+    let ok = answer(&at, "200 OK", "rr", "").replace(
+        "Content-Length: 0",
+        &format!("Contact: <{token}>;expires=600\r\nContent-Length: 0"),
+    );
+    registrar.send_to(ok.as_bytes(), at.from);
+    let back = recv(&uac, "200 for REGISTER");
+    assert_eq!(
+        back.all(HeaderName::Contact),
+        vec![format!("<sip:alice@{c};transport=udp>;expires=600")]
+    );
+}
+
+#[test]
+fn force_rewrite_on_one_leg() {
+    let p = free_udp_port("127.0.0.1");
+    let _d = Daemon::start(&["--leg", &format!("127.0.0.1:{p}"), "--force-rewrite"]);
+    let a: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
+    let call = Call {
+        uac: Ua::bind("127.0.0.1"),
+        uas: Ua::bind("127.0.0.3"),
+        a,
+        call_id: "force@uac".into(),
+    };
+    call.uac.send_to(call.invite("z9hG4bKf1", 1).as_bytes(), a);
+    let got = recv(&call.uas, "INVITE");
+    let token = got.contact_uri();
+    assert!(
+        token.starts_with("sip:b") && token.ends_with(&format!("@{a}")),
+        "{token}"
+    );
+    call.uas.send_to(
+        bye_from_uas(&call.uas, &token, &call.call_id, "z9hG4bKfb").as_bytes(),
+        a,
+    );
+    let at = recv(&call.uac, "BYE");
+    assert_eq!(
+        at.first_line(),
+        format!("BYE sip:alice@127.0.0.1:{} SIP/2.0", call.uac.addr().port())
+    );
+}

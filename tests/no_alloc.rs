@@ -311,6 +311,7 @@ fn proxy_forwarding_allocates_nothing() {
         let mut out = vec![0u8; 65_535];
         // Warm-up, and build the responses from what the proxy forwarded.
         let mut answers = Vec::new();
+        let mut token_bye = None;
         for r in &requests {
             let t = p
                 .handle(Instant(1), 0, uac, r, &mut out)
@@ -322,7 +323,22 @@ fn proxy_forwarding_allocates_nothing() {
                 String::from_utf8_lossy(text)
             );
             answers.push(answer_of(text));
+            // Two legs: the INVITE's Contact left as a token; the callee's
+            // BYE to it is rewritten back.
+            let m = Message::parse(text).expect("parses");
+            let contact = m.addrs(HeaderName::Contact).next().map(|(_, c)| c.uri);
+            if let Some(uri) = contact
+                .filter(|u| m.is_method(b"INVITE") && u.user.is_some_and(|u| u.starts_with(b"b")))
+            {
+                let uri = String::from_utf8_lossy(uri.raw).into_owned();
+                token_bye = Some(
+                    String::from_utf8_lossy(BYE)
+                        .replace("sip:alice@10.0.0.5:5060", &uri)
+                        .into_bytes(),
+                );
+            }
         }
+        assert_eq!(token_bye.is_some(), legs.len() == 2);
         for a in &answers {
             let back = legs.len() - 1;
             let t = p.handle(Instant(1), back, uas, a, &mut out);
@@ -332,16 +348,20 @@ fn proxy_forwarding_allocates_nothing() {
         let allocs = count_allocs(|| {
             for i in 0..10_000 {
                 let k = i % requests.len();
-                let t = p.handle(Instant(2 + i as u64), 0, uac, &requests[k], &mut out);
+                let t = p.handle(Instant(2 + 10 * i as u64), 0, uac, &requests[k], &mut out);
                 assert!(t.is_some());
                 let t = p.handle(
-                    Instant(2 + i as u64),
+                    Instant(2 + 10 * i as u64),
                     legs.len() - 1,
                     uas,
                     &answers[k],
                     &mut out,
                 );
                 assert!(t.is_some());
+                if let Some(bye) = &token_bye {
+                    let t = p.handle(Instant(2 + 10 * i as u64), 1, uas, bye, &mut out);
+                    assert_eq!(t.map(|t| t.leg), Some(0), "token decoded back to leg 0");
+                }
             }
         });
         assert_eq!(
@@ -350,9 +370,10 @@ fn proxy_forwarding_allocates_nothing() {
             "allocations in the proxy hot path ({} legs)",
             legs.len()
         );
+        let per_round = if token_bye.is_some() { 2 } else { 1 };
         assert_eq!(
             p.stats().requests_forwarded - before.requests_forwarded,
-            10_000
+            10_000 * per_round
         );
         assert_eq!(
             p.stats().responses_forwarded - before.responses_forwarded,

@@ -222,6 +222,11 @@ impl Ua {
         self.recv_within(scaled(2_000))
     }
 
+    /// The next datagram within `ms` milliseconds (scaled), if any.
+    pub fn recv_within_ms(&self, ms: u64) -> Option<(Vec<u8>, SocketAddr)> {
+        self.recv_within(scaled(ms))
+    }
+
     fn recv_within(&self, t: Duration) -> Option<(Vec<u8>, SocketAddr)> {
         self.sock.set_read_timeout(Some(t)).unwrap();
         let mut buf = vec![0u8; 65_535];
