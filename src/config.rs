@@ -17,6 +17,8 @@ pub const DEFAULT_LEG: &str = "lan=127.0.0.1:5060";
 pub const USAGE: &str = "\
 Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH]
                [--force-rewrite] [--nat-contacts | --no-nat-contacts]
+               [--nat] [--rtp-ports LO-HI] [--max-calls N]
+               [--media-timeout SECS] [--hold-timeout SECS]
                [--help] [--version]
 
 A small stateless SIP proxy for routers.
@@ -33,6 +35,11 @@ Options:
   --nat-contacts     put the observed source of a client behind NAT into its
                      Contact token and send to it (the default)
   --no-nat-contacts  send to the address in the Contact instead
+  --nat              relay media of calls that cross legs (NAT helper)
+  --rtp-ports LO-HI  relay port range (default 16384-16999)
+  --max-calls N      calls the relay holds at once, forks included (default 64)
+  --media-timeout S  end a relayed call after S seconds without media (120)
+  --hold-timeout S   the same for calls on hold both ways (7200)
   --help             print this help and exit
   --version          print the version and exit
 
@@ -138,6 +145,8 @@ pub struct Config {
     pub nat_contacts: bool,
     /// Where the secret lives; `None`: a new random secret per process.
     pub key_file: Option<std::path::PathBuf>,
+    /// The NAT helper (`--nat`), with its relay settings.
+    pub nat: Option<crate::relay::RelayConfig>,
 }
 
 impl Config {
@@ -149,7 +158,19 @@ impl Config {
             force_rewrite: false,
             nat_contacts: true,
             key_file: None,
+            nat: None,
         }
+    }
+}
+
+impl LegSpec {
+    /// The IP written into SDP for media relayed on this leg: `media-ip=`,
+    /// else the bound IP, else (bound to a wildcard) an IP `advertise=`.
+    pub fn media_ip(&self) -> IpAddr {
+        self.media_ip
+            .or_else(|| Some(self.addr.ip()).filter(|ip| !ip.is_unspecified()))
+            .or_else(|| self.advertise_host.parse().ok())
+            .unwrap_or(self.addr.ip())
     }
 }
 
@@ -184,6 +205,8 @@ pub enum Command {
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut legs: Vec<LegSpec> = Vec::new();
     let mut cfg = Config::with_legs(Vec::new());
+    let mut nat = false;
+    let mut relay = default_relay();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (opt, inline) = match arg.split_once('=') {
@@ -200,8 +223,20 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
                 return Err(format!("{opt} takes no value"));
             }
             "--force-rewrite" => cfg.force_rewrite = true,
+            "--nat" if inline.is_some() => return Err("--nat takes no value".into()),
+            "--nat" => nat = true,
             "--nat-contacts" => cfg.nat_contacts = true,
             "--no-nat-contacts" => cfg.nat_contacts = false,
+            "--rtp-ports" | "--max-calls" | "--media-timeout" | "--hold-timeout" => {
+                let value = match inline {
+                    Some(v) => v.to_string(),
+                    None => match args.next() {
+                        Some(v) if !v.starts_with("--") => v,
+                        _ => return Err(format!("{opt} needs a value; try --help")),
+                    },
+                };
+                relay_opt(&mut relay, opt, &value)?;
+            }
             "--leg" | "--log-level" | "--key-file" => {
                 let value = match inline {
                     Some(v) => v.to_string(),
@@ -247,7 +282,59 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
         }
     }
     cfg.legs = legs;
+    if nat {
+        cfg.nat = Some(relay);
+    }
     Ok(Command::Run(cfg))
+}
+
+/// The relay defaults: ports 16384-16999, 64 calls, 120 s without media,
+/// 7200 s for calls on hold.
+pub fn default_relay() -> crate::relay::RelayConfig {
+    crate::relay::RelayConfig {
+        port_lo: 16384,
+        port_hi: 16999,
+        max_calls: 64,
+        media_timeout: std::time::Duration::from_secs(120),
+        hold_timeout: std::time::Duration::from_secs(7200),
+    }
+}
+
+fn relay_opt(r: &mut crate::relay::RelayConfig, opt: &str, v: &str) -> Result<(), String> {
+    let secs = |v: &str| {
+        v.parse::<u64>()
+            .ok()
+            .filter(|s| (1..=86_400).contains(s))
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| format!("{opt} {v:?}: expected 1 to 86400 seconds"))
+    };
+    match opt {
+        "--rtp-ports" => {
+            let (lo, hi) = v
+                .split_once('-')
+                .and_then(|(a, b)| Some((a.parse::<u16>().ok()?, b.parse::<u16>().ok()?)))
+                .ok_or_else(|| format!("--rtp-ports {v:?}: expected LO-HI"))?;
+            // Pairs start on an even port: RTP even, RTCP odd (RFC 3550).
+            let lo = lo + lo % 2;
+            if lo < 1024 || hi <= lo {
+                return Err(format!(
+                    "--rtp-ports {v:?}: need 1024 <= LO < HI, with room for one even/odd pair"
+                ));
+            }
+            r.port_lo = lo;
+            r.port_hi = hi;
+        }
+        "--max-calls" => {
+            r.max_calls = v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| format!("--max-calls {v:?}: expected 1 to 4096"))?;
+        }
+        "--media-timeout" => r.media_timeout = secs(v)?,
+        _ => r.hold_timeout = secs(v)?,
+    }
+    Ok(())
 }
 
 fn parse_level(s: &str) -> Result<log::LevelFilter, String> {

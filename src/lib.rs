@@ -16,6 +16,7 @@ pub mod hmac;
 pub mod key;
 pub mod proxy;
 pub mod ratelimit;
+pub mod relay;
 pub mod sip;
 pub mod time;
 pub mod token;

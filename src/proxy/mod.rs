@@ -17,6 +17,8 @@ pub use leg::Leg;
 use crate::config::{Config, MAX_LEGS};
 use crate::hmac::HmacKey;
 use crate::ratelimit::{Limiter, SourceLimiter, Suppressed};
+use crate::relay::{Dialog, Relay, RelayError, RelaySockets, RelayTx};
+use crate::sip::sdp::{find_sdp, Sdp};
 use crate::sip::{
     stateless_to_tag, write_response, Cursor, Error, HeaderName, HeaderPos, Message, NameAddr,
     Reply, Rewriter, Scheme, Uri, Via,
@@ -50,8 +52,23 @@ pub struct Stats {
     /// Tokens that failed to decode, failed their MAC or came in on the
     /// wrong leg.
     pub token_failures: u64,
+    /// Answers whose SDP the relay could not take, forwarded unchanged.
+    pub sdp_unrewritten: u64,
     pub dropped: u64,
 }
+
+/// Sockets for a proxy without the NAT helper: opens nothing.
+pub struct NoSockets;
+
+impl RelaySockets for NoSockets {
+    fn open(&mut self, _: usize, _: u16) -> bool {
+        false
+    }
+    fn close(&mut self, _: usize, _: u16) {}
+}
+
+/// Largest SIP body the NAT helper rewrites.
+const MAX_BODY: usize = 8192;
 
 /// Why a request is not forwarded.
 enum Refuse {
@@ -80,6 +97,7 @@ pub struct Proxy {
     sources: SourceLimiter,
     tokens: Tokens,
     token_failures: SourceLimiter,
+    relay: Option<Relay>,
 }
 
 /// Where a request goes and what changes on the way.
@@ -87,6 +105,8 @@ struct Plan<'a> {
     out_leg: usize,
     /// A new Request-URI (strict routing, or a decoded token).
     ruri: Option<&'a [u8]>,
+    /// A new body (SDP pointed at the relay).
+    body: Option<&'a [u8]>,
     /// The Route element strict routing moved into the Request-URI.
     strict: Option<(usize, &'a [u8])>,
     popped: heapless::Vec<(usize, &'a [u8]), 2>,
@@ -109,7 +129,15 @@ impl Proxy {
     pub fn new(cfg: &Config, secret: &[u8]) -> Result<Proxy, String> {
         let legs = leg::build(cfg)?;
         let tokens = Tokens::new(secret, &legs, cfg.force_rewrite, cfg.nat_contacts);
+        let relay = match &cfg.nat {
+            Some(rc) => {
+                let ips: Vec<IpAddr> = cfg.legs.iter().map(|l| l.media_ip()).collect();
+                Some(Relay::new(rc.clone(), &ips))
+            }
+            None => None,
+        };
         Ok(Proxy {
+            relay,
             legs,
             tokens,
             token_failures: SourceLimiter::new(TOKEN_FAIL_RATE, TOKEN_FAIL_BURST),
@@ -131,10 +159,31 @@ impl Proxy {
 
     /// When the core next needs [`Proxy::handle_timeout`]; `None`: never.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.relay.as_ref().and_then(Relay::poll_timeout)
     }
 
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    pub fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
+        if let Some(r) = self.relay.as_mut() {
+            r.handle_timeout(now, sockets);
+        }
+    }
+
+    pub fn relay_table(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    /// A packet on a relay port; see [`Relay::relay`].
+    pub fn relay(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        pair: u16,
+        odd: bool,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> Option<RelayTx> {
+        self.relay.as_mut()?.relay(now, leg, pair, odd, src, data)
+    }
 
     /// Whether a warning may be logged now (with the count of those that
     /// were not); floods are counted, not logged.
@@ -142,7 +191,7 @@ impl Proxy {
         self.log.report(now).map(Suppressed)
     }
 
-    /// One datagram in; at most one datagram out.
+    /// One datagram in; at most one datagram out. Without the NAT helper.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -150,6 +199,19 @@ impl Proxy {
         src: SocketAddr,
         data: &[u8],
         out: &mut [u8],
+    ) -> Option<Transmit> {
+        self.handle_with(now, leg, src, data, out, &mut NoSockets)
+    }
+
+    /// [`Proxy::handle`] with the shell's relay sockets, for the NAT helper.
+    pub fn handle_with(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        src: SocketAddr,
+        data: &[u8],
+        out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
     ) -> Option<Transmit> {
         if leg >= self.legs.len() {
             return None;
@@ -164,8 +226,8 @@ impl Proxy {
             return None;
         }
         match Message::parse(data) {
-            Ok(m) if m.is_request() => self.request(now, leg, src, &m, out),
-            Ok(m) => self.response(now, leg, src, &m, out),
+            Ok(m) if m.is_request() => self.request(now, leg, src, &m, out, sockets),
+            Ok(m) => self.response(now, leg, src, &m, out, sockets),
             Err(e) => self.malformed(now, leg, src, data, e, out),
         }
     }
@@ -244,12 +306,13 @@ impl Proxy {
         src: SocketAddr,
         m: &Message,
         out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
     ) -> Option<Transmit> {
         if !self.legs[leg].trusted && !self.sources.allow(src.ip(), now) {
             self.stats.rate_limited += 1;
             return None;
         }
-        match self.route_request(now, leg, src, m, out) {
+        match self.route_request(now, leg, src, m, out, sockets) {
             Ok(t) => {
                 self.stats.requests_forwarded += 1;
                 Some(t)
@@ -303,6 +366,7 @@ impl Proxy {
         src: SocketAddr,
         m: &Message,
         out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
     ) -> Result<Transmit, Refuse> {
         if m.max_forwards() == Some(0) {
             return Err(Refuse::Reply(483, "Too Many Hops"));
@@ -460,8 +524,15 @@ impl Proxy {
             }
         }
 
+        let mut body_buf = [0u8; MAX_BODY];
+        let body = if in_leg != out_leg {
+            self.nat_request(now, m, in_leg, out_leg, src, &mut body_buf, sockets)?
+        } else {
+            None
+        };
         let plan = Plan {
             out_leg,
+            body,
             ruri: ruri_text,
             strict: strict.map(|(hi, e, _)| (hi, e)),
             popped,
@@ -549,6 +620,9 @@ impl Proxy {
             rw.replace(raw, |c| c.put(text))?;
         }
         remove_routes(&mut rw, m, &plan.popped, plan.strict)?;
+        if let Some(b) = plan.body {
+            rw.replace_body(b)?;
+        }
         if in_leg != out_leg || self.tokens.force {
             // Behind NAT when the Via says another address than the packet.
             let behind_nat =
@@ -560,6 +634,123 @@ impl Proxy {
         rw.emit(out)
     }
 
+    /// The NAT helper's part of a request crossing legs: BYE and CANCEL
+    /// close sessions; SDP in INVITE, ACK, UPDATE and PRACK is pointed at
+    /// the relay. Returns the new body, if any.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_request<'b>(
+        &mut self,
+        now: Instant,
+        m: &Message,
+        in_leg: usize,
+        out_leg: usize,
+        src: SocketAddr,
+        buf: &'b mut [u8; MAX_BODY],
+        sockets: &mut dyn RelaySockets,
+    ) -> Result<Option<&'b [u8]>, Refuse> {
+        let Some(relay) = self.relay.as_mut() else {
+            return Ok(None);
+        };
+        let call_id = m.call_id().unwrap_or_default();
+        let from_tag = m.from().and_then(|f| f.tag()).unwrap_or_default();
+        let to_tag = m.to().and_then(|t| t.tag());
+        let method = m.method().unwrap_or_default();
+        match method {
+            b"BYE" => {
+                relay.close_dialog(call_id, from_tag, to_tag.unwrap_or_default(), sockets);
+                return Ok(None);
+            }
+            b"CANCEL" => {
+                relay.close_early(call_id, from_tag, sockets);
+                return Ok(None);
+            }
+            b"INVITE" | b"ACK" | b"UPDATE" | b"PRACK" => {}
+            _ => return Ok(None),
+        }
+        let is_ack = method == b"ACK";
+        let d = Dialog {
+            call_id,
+            sender_tag: from_tag,
+            peer_tag: to_tag,
+            sender_leg: in_leg,
+            peer_leg: out_leg,
+            signal_ip: src.ip(),
+        };
+        match rewrite_body(relay, now, m, &d, buf, sockets) {
+            Ok(b) => Ok(b),
+            // An ACK cannot be answered: it goes on unchanged.
+            Err(e) if is_ack => {
+                self.stats.sdp_unrewritten += 1;
+                warn!("{src}: SDP in ACK not relayed: {e}");
+                Ok(None)
+            }
+            Err(NatError::Relay(RelayError::Capacity)) => {
+                warn!("{src}: no relay slot or port pair free; answering 503");
+                Err(Refuse::Reply(503, "Service Unavailable"))
+            }
+            Err(e) => {
+                debug!("{src}: answering 488: {e}");
+                Err(Refuse::Reply(488, "Not Acceptable Here"))
+            }
+        }
+    }
+
+    /// The NAT helper's part of a response crossing legs: SDP in 18x and
+    /// 2xx is pointed at the relay; a 2xx confirms its fork; a final
+    /// failure to the INVITE frees the call's early sessions. A response
+    /// cannot be refused, so an SDP the relay cannot take goes on unchanged.
+    #[allow(clippy::too_many_arguments)]
+    fn nat_response<'b>(
+        &mut self,
+        now: Instant,
+        m: &Message,
+        in_leg: usize,
+        out_leg: usize,
+        src: SocketAddr,
+        buf: &'b mut [u8; MAX_BODY],
+        sockets: &mut dyn RelaySockets,
+    ) -> Option<&'b [u8]> {
+        let relay = self.relay.as_mut()?;
+        let code = m.status()?;
+        let cseq = m.cseq()?;
+        let call_id = m.call_id().unwrap_or_default();
+        let from_tag = m.from().and_then(|f| f.tag()).unwrap_or_default();
+        let to_tag = m.to().and_then(|t| t.tag()).unwrap_or_default();
+        let invite = cseq.method == b"INVITE";
+        if invite && code >= 300 {
+            relay.close_early(call_id, from_tag, sockets);
+            return None;
+        }
+        let offer_answer = matches!(cseq.method, b"INVITE" | b"UPDATE" | b"PRACK");
+        if !offer_answer || !(101..300).contains(&code) {
+            return None;
+        }
+        let d = Dialog {
+            call_id,
+            sender_tag: to_tag,
+            peer_tag: Some(from_tag),
+            sender_leg: in_leg,
+            peer_leg: out_leg,
+            signal_ip: src.ip(),
+        };
+        let body = match rewrite_body(relay, now, m, &d, buf, sockets) {
+            Ok(b) => b,
+            Err(e) => {
+                self.stats.sdp_unrewritten += 1;
+                if let Some(s) = self.log.report(now).map(Suppressed) {
+                    warn!("{src}: SDP in {code} response not relayed: {e}{s}");
+                }
+                None
+            }
+        };
+        if invite && (200..300).contains(&code) {
+            if let Some(r) = self.relay.as_mut() {
+                r.confirm(call_id, from_tag, to_tag, sockets);
+            }
+        }
+        body
+    }
+
     fn response(
         &mut self,
         now: Instant,
@@ -567,6 +758,7 @@ impl Proxy {
         src: SocketAddr,
         m: &Message,
         out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
     ) -> Option<Transmit> {
         let mut vias = m.vias();
         let (vi, top) = vias.next()?;
@@ -606,8 +798,17 @@ impl Proxy {
         };
         let port = next.rport_value().or(next.port).unwrap_or(5060);
         let out_leg = usize::from(b.leg);
+        let mut body_buf = [0u8; MAX_BODY];
+        let body = if out_leg != in_leg {
+            self.nat_response(now, m, in_leg, out_leg, src, &mut body_buf, sockets)
+        } else {
+            None
+        };
         let mut rw = Rewriter::new(m);
         rw.remove_leading(vi, 1).ok()?;
+        if let Some(b) = body {
+            rw.replace_body(b).ok()?;
+        }
         if out_leg != in_leg || self.tokens.force {
             // The answering side is behind NAT when its Contact is not the
             // address the response came from.
@@ -677,4 +878,56 @@ fn remove_routes(
         }
     }
     Ok(())
+}
+
+#[derive(Debug)]
+enum NatError {
+    Sdp(crate::sip::sdp::SdpError),
+    Relay(RelayError),
+    TooLarge,
+}
+
+impl core::fmt::Display for NatError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NatError::Sdp(e) => write!(f, "bad SDP: {e}"),
+            NatError::Relay(RelayError::Capacity) => f.write_str("no relay slot or port pair free"),
+            NatError::Relay(RelayError::TooManyStreams) => f.write_str("too many media streams"),
+            NatError::Relay(RelayError::Unwritable) | NatError::TooLarge => {
+                f.write_str("SDP too large to rewrite")
+            }
+        }
+    }
+}
+
+/// Finds the SDP in `m`'s body (also inside multipart), has the relay
+/// rewrite it, and assembles the new body in `buf`.
+fn rewrite_body<'b>(
+    relay: &mut Relay,
+    now: Instant,
+    m: &Message,
+    d: &Dialog,
+    buf: &'b mut [u8; MAX_BODY],
+    sockets: &mut dyn RelaySockets,
+) -> Result<Option<&'b [u8]>, NatError> {
+    let body = m.body();
+    let Some(range) = find_sdp(m.content_type(), body).map_err(NatError::Sdp)? else {
+        return Ok(None);
+    };
+    let sdp = Sdp::parse(&body[range.clone()]).map_err(NatError::Sdp)?;
+    let head = range.start;
+    let tail = &body[range.end..];
+    if head > MAX_BODY {
+        return Err(NatError::TooLarge);
+    }
+    buf[..head].copy_from_slice(&body[..head]);
+    let n = relay
+        .offer_answer(now, d, &sdp, &mut buf[head..], sockets)
+        .map_err(NatError::Relay)?;
+    let end = head + n + tail.len();
+    if end > MAX_BODY {
+        return Err(NatError::TooLarge);
+    }
+    buf[head + n..end].copy_from_slice(tail);
+    Ok(Some(&buf[..end]))
 }

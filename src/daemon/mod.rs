@@ -18,10 +18,14 @@ use mio::net::UdpSocket;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
+mod media;
+
 use crate::config::{Config, LegSpec, MAX_LEGS};
-use crate::proxy::{Proxy, Transmit};
+use crate::proxy::{NoSockets, Proxy, Transmit};
 use crate::ratelimit::{Limiter, Suppressed};
+use crate::relay::{RelaySockets, RelayTx};
 use crate::time::Instant;
+use media::MediaSockets;
 
 /// Datagrams read from one socket per turn before the other legs get theirs.
 const QUOTA: usize = 64;
@@ -35,6 +39,10 @@ const RCVBUF: libc::c_int = 256 * 1024;
 /// DSCP CS3 (signalling), as a TOS / traffic class byte.
 const DSCP_CS3: libc::c_int = libc::IPTOS_PREC_FLASH as libc::c_int;
 const SIGNAL_TOKEN: Token = Token(MAX_LEGS);
+/// Relay sockets take the tokens from here on.
+const MEDIA_BASE: usize = MAX_LEGS + 1;
+/// File descriptors beyond the relay's: legs, epoll, signalfd, logging.
+const SPARE_FDS: u64 = 32;
 
 /// Why the daemon could not start. Each is fatal: main prints it and exits 2.
 #[derive(Debug)]
@@ -144,9 +152,21 @@ trait Core {
         src: SocketAddr,
         data: &[u8],
         out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
     ) -> Option<Transmit>;
+    fn relay(
+        &mut self,
+        _now: Instant,
+        _leg: usize,
+        _pair: u16,
+        _odd: bool,
+        _src: SocketAddr,
+        _data: &[u8],
+    ) -> Option<RelayTx> {
+        None
+    }
     fn poll_timeout(&self) -> Option<Instant>;
-    fn handle_timeout(&mut self, now: Instant);
+    fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets);
 }
 
 impl Core for Proxy {
@@ -157,15 +177,64 @@ impl Core for Proxy {
         src: SocketAddr,
         data: &[u8],
         out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
     ) -> Option<Transmit> {
-        Proxy::handle(self, now, leg, src, data, out)
+        Proxy::handle_with(self, now, leg, src, data, out, sockets)
+    }
+    fn relay(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        pair: u16,
+        odd: bool,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> Option<RelayTx> {
+        Proxy::relay(self, now, leg, pair, odd, src, data)
     }
     fn poll_timeout(&self) -> Option<Instant> {
         Proxy::poll_timeout(self)
     }
-    fn handle_timeout(&mut self, now: Instant) {
-        Proxy::handle_timeout(self, now)
+    fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
+        Proxy::handle_timeout(self, now, sockets)
     }
+}
+
+/// Makes sure the worst case of relay sockets fits RLIMIT_NOFILE: raises
+/// the soft limit when the hard one allows, else refuses to start.
+fn ensure_fd_limit(cfg: &Config) -> Result<(), StartError> {
+    let Some(nat) = &cfg.nat else { return Ok(()) };
+    let need = nat.max_sockets() as u64 + SPARE_FDS;
+    // rlim_t is 32 bits on some routers' ABIs.
+    let need_r = libc::rlim_t::try_from(need).unwrap_or(libc::rlim_t::MAX);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Ok(());
+    }
+    if lim.rlim_cur >= need_r {
+        return Ok(());
+    }
+    if lim.rlim_max < need_r {
+        return Err(StartError::Config(format!(
+            "--max-calls {} needs {need} file descriptors, but the limit is {} \
+             (raise ulimit -n, or lower --max-calls)",
+            nat.max_calls, lim.rlim_max
+        )));
+    }
+    lim.rlim_cur = need_r;
+    // SAFETY: `lim` is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(StartError::Config(format!(
+            "cannot raise the file descriptor limit to {need}: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    info!("raised the file descriptor limit to {need} for the relay");
+    Ok(())
 }
 
 fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
@@ -179,14 +248,30 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
     // Signals first, so a SIGTERM that arrives during start-up still ends
     // the process cleanly.
     let signals = Signals::new().map_err(StartError::Signals)?;
+    ensure_fd_limit(cfg)?;
     let socks = cfg
         .legs
         .iter()
         .map(bind_leg)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut shell = Shell::new(socks, cfg.legs.iter().map(|l| l.name.clone()).collect());
-
     let mut poll = Poll::new().map_err(StartError::Poll)?;
+    let media = match &cfg.nat {
+        Some(nat) => {
+            let legs: Vec<_> = cfg.legs.iter().map(|l| (l.addr.ip(), l.freebind)).collect();
+            let registry = poll.registry().try_clone().map_err(StartError::Poll)?;
+            Some(MediaSockets::new(
+                registry,
+                MEDIA_BASE,
+                nat.port_lo,
+                nat.pairs(),
+                &legs,
+            ))
+        }
+        None => None,
+    };
+    let mut shell = Shell::new(socks, cfg.legs.iter().map(|l| l.name.clone()).collect());
+    shell.media = media;
+
     for (i, sock) in shell.socks.iter_mut().enumerate() {
         poll.registry()
             .register(sock, Token(i), Interest::READABLE)
@@ -227,7 +312,13 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
                     }
                 }
                 Token(i) if i < shell.socks.len() => shell.ready[i] = true,
-                Token(_) => {}
+                t => {
+                    if let Some(m) = shell.media.as_mut() {
+                        if let Some(i) = m.slot_of(t) {
+                            m.mark_ready(i);
+                        }
+                    }
+                }
             }
         }
         shell.turn(core, now);
@@ -243,6 +334,8 @@ struct Shell {
     rx: Box<[u8]>,
     tx: Box<[u8]>,
     limiter: Limiter,
+    /// The relay's sockets, with `--nat`.
+    media: Option<MediaSockets>,
 }
 
 impl Shell {
@@ -254,11 +347,12 @@ impl Shell {
             rx: vec![0; BUF_LEN].into_boxed_slice(),
             tx: vec![0; BUF_LEN].into_boxed_slice(),
             limiter: Limiter::new(10, 10),
+            media: None,
         }
     }
 
     fn any_ready(&self) -> bool {
-        self.ready.iter().any(|r| *r)
+        self.ready.iter().any(|r| *r) || self.media.as_ref().is_some_and(MediaSockets::any_ready)
     }
 
     /// One round-robin turn: every ready leg up to its quota, then the
@@ -269,8 +363,23 @@ impl Shell {
                 self.ready[leg] = self.drain(core, now, leg);
             }
         }
+        if let Some(m) = self.media.as_mut() {
+            let limiter = &mut self.limiter;
+            m.drain(
+                &mut self.rx,
+                |leg, pair, odd, src, data| core.relay(now, leg, pair, odd, src, data),
+                |msg| {
+                    if let Some(s) = limiter.report(now) {
+                        warn!("{msg}{}", Suppressed(s));
+                    }
+                },
+            );
+        }
         if core.poll_timeout().is_some_and(|t| t <= now) {
-            core.handle_timeout(now);
+            match self.media.as_mut() {
+                Some(m) => core.handle_timeout(now, m),
+                None => core.handle_timeout(now, &mut NoSockets),
+            }
         }
         if let Some(n) = self.limiter.flush(now) {
             warn!("{n} similar warnings suppressed");
@@ -282,7 +391,13 @@ impl Shell {
         for _ in 0..QUOTA {
             match self.socks[leg].recv_from(&mut self.rx) {
                 Ok((n, src)) => {
-                    if let Some(t) = core.handle(now, leg, src, &self.rx[..n], &mut self.tx) {
+                    let t = match self.media.as_mut() {
+                        Some(m) => core.handle(now, leg, src, &self.rx[..n], &mut self.tx, m),
+                        None => {
+                            core.handle(now, leg, src, &self.rx[..n], &mut self.tx, &mut NoSockets)
+                        }
+                    };
+                    if let Some(t) = t {
                         self.send(now, leg, t);
                     }
                 }
@@ -359,13 +474,24 @@ impl fmt::Display for LegLine<'_> {
 
 /// Makes, sets up and binds one leg's socket.
 fn bind_leg(leg: &LegSpec) -> Result<UdpSocket, StartError> {
-    let fail = |step, err| StartError::Leg {
+    udp_socket(leg.addr, leg.freebind, DSCP_CS3, RCVBUF).map_err(|(step, err)| StartError::Leg {
         leg: leg.name.clone(),
         addr: leg.addr,
         step,
         err,
-    };
-    let v6 = leg.addr.is_ipv6();
+    })
+}
+
+/// A non-blocking UDP socket bound to `addr`, marked with `dscp`; on error,
+/// the step that failed.
+fn udp_socket(
+    addr: SocketAddr,
+    freebind: bool,
+    dscp: libc::c_int,
+    rcvbuf: libc::c_int,
+) -> Result<UdpSocket, (&'static str, io::Error)> {
+    let fail = |step, err| (step, err);
+    let v6 = addr.is_ipv6();
     let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
     let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
     // SAFETY: a plain syscall with no pointers.
@@ -383,7 +509,7 @@ fn bind_leg(leg: &LegSpec) -> Result<UdpSocket, StartError> {
         set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
             .map_err(|e| fail("set IPV6_V6ONLY", e))?;
     }
-    if leg.freebind {
+    if freebind {
         let r = if v6 {
             // Kernels before 4.15 lack IPV6_FREEBIND but honour IP_FREEBIND
             // on IPv6 sockets too.
@@ -405,14 +531,14 @@ fn bind_leg(leg: &LegSpec) -> Result<UdpSocket, StartError> {
     } else {
         (libc::IPPROTO_IP, libc::IP_TOS)
     };
-    if let Err(e) = set_int(fd, level, name, DSCP_CS3) {
-        warn!("leg {}: cannot set DSCP CS3: {e}", leg.name);
+    if let Err(e) = set_int(fd, level, name, dscp) {
+        warn!("{addr}: cannot set DSCP: {e}");
     }
-    if let Err(e) = set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF) {
-        debug!("leg {}: cannot set SO_RCVBUF: {e}", leg.name);
+    if let Err(e) = set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf) {
+        debug!("{addr}: cannot set SO_RCVBUF: {e}");
     }
 
-    let r = match leg.addr {
+    let r = match addr {
         SocketAddr::V4(a) => {
             let sa = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
@@ -651,6 +777,7 @@ mod test {
             src: SocketAddr,
             data: &[u8],
             out: &mut [u8],
+            _: &mut dyn RelaySockets,
         ) -> Option<Transmit> {
             self.seen[leg] += 1;
             out[..data.len()].copy_from_slice(data);
@@ -663,7 +790,7 @@ mod test {
         fn poll_timeout(&self) -> Option<Instant> {
             self.timer
         }
-        fn handle_timeout(&mut self, _now: Instant) {
+        fn handle_timeout(&mut self, _now: Instant, _: &mut dyn RelaySockets) {
             self.fired += 1;
             self.timer = None;
         }
@@ -727,6 +854,7 @@ mod test {
                 src: SocketAddr,
                 data: &[u8],
                 _: &mut [u8],
+                _: &mut dyn RelaySockets,
             ) -> Option<Transmit> {
                 Some(match data {
                     b"leg" => Transmit {
@@ -750,7 +878,7 @@ mod test {
             fn poll_timeout(&self) -> Option<Instant> {
                 None
             }
-            fn handle_timeout(&mut self, _: Instant) {}
+            fn handle_timeout(&mut self, _: Instant, _: &mut dyn RelaySockets) {}
         }
         let (mut sh, addrs) = shell(1);
         let ua = StdSocket::bind("127.0.0.1:0").unwrap();

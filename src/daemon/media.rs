@@ -1,0 +1,163 @@
+//! The relay's sockets: one UDP socket per relay port, bound when the core
+//! takes a pair and closed when it frees it, so an idle router holds no
+//! media sockets. Slots are preallocated for every (leg, pair, port).
+
+use super::{udp_socket, QUOTA};
+use crate::relay::RelaySockets;
+use log::warn;
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+use std::net::{IpAddr, SocketAddr};
+
+/// DSCP EF (expedited forwarding) for relayed RTP, as a TOS byte.
+const DSCP_EF: libc::c_int = 0xb8;
+/// Media needs no deep queue; the default buffer is enough.
+const RCVBUF: libc::c_int = 0;
+
+pub struct MediaSockets {
+    registry: Registry,
+    /// First token of the media sockets; slot `i` has `Token(base + i)`.
+    base: usize,
+    port_lo: u16,
+    pairs: u16,
+    bind_ips: Vec<IpAddr>,
+    freebind: Vec<bool>,
+    socks: Vec<Option<UdpSocket>>,
+    /// Sockets that may have datagrams waiting, and the flags behind it.
+    ready: Vec<usize>,
+    queued: Vec<bool>,
+}
+
+impl MediaSockets {
+    pub fn new(
+        registry: Registry,
+        base: usize,
+        port_lo: u16,
+        pairs: u16,
+        legs: &[(IpAddr, bool)],
+    ) -> MediaSockets {
+        let n = legs.len() * usize::from(pairs) * 2;
+        MediaSockets {
+            registry,
+            base,
+            port_lo,
+            pairs,
+            bind_ips: legs.iter().map(|l| l.0).collect(),
+            freebind: legs.iter().map(|l| l.1).collect(),
+            socks: (0..n).map(|_| None).collect(),
+            ready: Vec::with_capacity(n),
+            queued: vec![false; n],
+        }
+    }
+
+    fn index(&self, leg: usize, pair: u16, odd: bool) -> usize {
+        (leg * usize::from(self.pairs) + usize::from(pair)) * 2 + usize::from(odd)
+    }
+
+    fn decode(&self, i: usize) -> (usize, u16, bool) {
+        let p = usize::from(self.pairs);
+        (i / 2 / p, ((i / 2) % p) as u16, i % 2 == 1)
+    }
+
+    /// The socket slot behind a token, if it is one of ours.
+    pub fn slot_of(&self, t: Token) -> Option<usize> {
+        t.0.checked_sub(self.base).filter(|i| *i < self.socks.len())
+    }
+
+    pub fn mark_ready(&mut self, i: usize) {
+        if !self.queued[i] {
+            self.queued[i] = true;
+            // Within the capacity reserved in `new`: no allocation.
+            self.ready.push(i);
+        }
+    }
+
+    pub fn any_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Reads every ready socket up to the quota, relaying through `relay`.
+    /// Sockets with more waiting stay in the ready list.
+    pub fn drain(
+        &mut self,
+        rx: &mut [u8],
+        mut relay: impl FnMut(usize, u16, bool, SocketAddr, &[u8]) -> Option<crate::relay::RelayTx>,
+        mut warn_limited: impl FnMut(&dyn std::fmt::Display),
+    ) {
+        let mut k = 0;
+        while k < self.ready.len() {
+            let i = self.ready[k];
+            let (leg, pair, odd) = self.decode(i);
+            let mut more = false;
+            for _ in 0..QUOTA {
+                let Some(sock) = self.socks[i].as_ref() else {
+                    break;
+                };
+                match sock.recv_from(rx) {
+                    Ok((n, src)) => {
+                        let Some(tx) = relay(leg, pair, odd, src, &rx[..n]) else {
+                            continue;
+                        };
+                        let j = self.index(tx.leg, tx.pair, tx.odd);
+                        if let Some(Some(out)) = self.socks.get(j) {
+                            if let Err(e) = out.send_to(&rx[..n], tx.dst) {
+                                warn_limited(&format_args!("relay send to {} failed: {e}", tx.dst));
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => warn_limited(&format_args!("relay receive failed: {e}")),
+                }
+                more = true;
+            }
+            if more && self.socks[i].is_some() {
+                k += 1;
+            } else {
+                self.queued[i] = false;
+                self.ready.swap_remove(k);
+            }
+        }
+    }
+}
+
+impl RelaySockets for MediaSockets {
+    fn open(&mut self, leg: usize, pair: u16) -> bool {
+        let Some(&ip) = self.bind_ips.get(leg) else {
+            return false;
+        };
+        let port = self.port_lo + 2 * pair;
+        let mut opened: [Option<UdpSocket>; 2] = [None, None];
+        for (odd, slot) in opened.iter_mut().enumerate() {
+            let addr = SocketAddr::new(ip, port + odd as u16);
+            match udp_socket(addr, self.freebind[leg], DSCP_EF, RCVBUF) {
+                Ok(s) => *slot = Some(s),
+                // In use by someone else: the core tries the next pair.
+                Err(_) => return false,
+            }
+        }
+        for (odd, s) in opened.into_iter().enumerate() {
+            let i = self.index(leg, pair, odd == 1);
+            let Some(mut s) = s else { return false };
+            if let Err(e) = self
+                .registry
+                .register(&mut s, Token(self.base + i), Interest::READABLE)
+            {
+                warn!("cannot watch relay port {}: {e}", port + odd as u16);
+                self.close(leg, pair);
+                return false;
+            }
+            self.socks[i] = Some(s);
+        }
+        true
+    }
+
+    fn close(&mut self, leg: usize, pair: u16) {
+        for odd in [false, true] {
+            let i = self.index(leg, pair, odd);
+            if let Some(mut s) = self.socks.get_mut(i).and_then(Option::take) {
+                let _ = self.registry.deregister(&mut s);
+            }
+        }
+    }
+}

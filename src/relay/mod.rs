@@ -1,0 +1,684 @@
+//! The NAT helper's relay: a fixed table of calls, each with up to
+//! [`MAX_MEDIA`] streams, each stream a relay port pair per side.
+//!
+//! Sans-IO like the proxy: SDP comes in through [`Relay::offer_answer`],
+//! packets through [`Relay::relay`], time through `now`. Sockets are opened
+//! and closed through the [`RelaySockets`] the shell passes in, on demand,
+//! when a pair is taken or freed; the hot path opens nothing.
+//!
+//! Sides: side 0 is the party that sent the first offer of the dialog, side
+//! 1 the other. A stream's `pair[s]` is the port pair on `legs[s]` that was
+//! advertised to side `s`: side `s` sends there, and packets for side `s`
+//! leave from there, so each party sees one symmetric address.
+
+mod sdp;
+
+use crate::sip::sdp::{Direction, Sdp};
+use crate::time::Instant;
+use core::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+
+pub use sdp::Ports;
+
+/// Active media streams per call; an offer with more gets 488.
+pub const MAX_MEDIA: usize = 4;
+/// How long a side may change its source after each offer or answer.
+const LEARN: Duration = Duration::from_secs(5);
+const MAX_CALL_ID: usize = 255;
+const MAX_TAG: usize = 128;
+
+/// Opens and closes relay sockets: the shell's side of the relay.
+pub trait RelaySockets {
+    /// Binds the RTP and RTCP ports of `pair` on `leg`; false if it failed.
+    fn open(&mut self, leg: usize, pair: u16) -> bool;
+    fn close(&mut self, leg: usize, pair: u16);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Even first port, odd last port of the range.
+    pub port_lo: u16,
+    pub port_hi: u16,
+    pub max_calls: usize,
+    pub media_timeout: Duration,
+    pub hold_timeout: Duration,
+}
+
+impl RelayConfig {
+    pub fn pairs(&self) -> u16 {
+        self.port_hi.saturating_sub(self.port_lo).div_ceil(2)
+    }
+
+    /// Worst case of sockets: calls x streams x 2 sides x 2 ports.
+    pub fn max_sockets(&self) -> usize {
+        self.max_calls * MAX_MEDIA * 2 * 2
+    }
+}
+
+/// A relayed packet leaves from `(leg, pair, odd)` to `dst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct RelayTx {
+    pub leg: usize,
+    pub pair: u16,
+    /// The odd (RTCP) port of the pair.
+    pub odd: bool,
+    pub dst: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayError {
+    /// No call slot or no port pair: 503 without Retry-After.
+    Capacity,
+    /// More than [`MAX_MEDIA`] active streams: 488.
+    TooManyStreams,
+    /// The SDP could not be written (too large): 488.
+    Unwritable,
+}
+
+/// The dialog a message belongs to, as the relay needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialog<'a> {
+    pub call_id: &'a [u8],
+    /// The tag of the party that sent this SDP (From of a request, To of a
+    /// response).
+    pub sender_tag: &'a [u8],
+    /// The other party's tag, if the message has it.
+    pub peer_tag: Option<&'a [u8]>,
+    pub sender_leg: usize,
+    pub peer_leg: usize,
+    /// Where the message carrying the SDP came from: a phone behind its own
+    /// NAT signals a private address but sends from this one.
+    pub signal_ip: IpAddr,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RelayStats {
+    pub relayed: u64,
+    pub foreign_source: u64,
+    pub no_target: u64,
+    pub unknown_port: u64,
+    pub sessions_opened: u64,
+    pub sessions_closed: u64,
+    pub expired: u64,
+}
+
+/// One side of a stream, as its SDP and its packets describe it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Peer {
+    rtp: Option<SocketAddr>,
+    rtcp: Option<SocketAddr>,
+    mux: bool,
+    /// Not RTP (T.38 udptl): one port, latch on any packet.
+    plain: bool,
+    holding: bool,
+    allowed: [Option<IpAddr>; 2],
+    latched_rtp: Option<SocketAddr>,
+    latched_rtcp: Option<SocketAddr>,
+    learn_until: Instant,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Stream {
+    used: bool,
+    pair: [u16; 2],
+    peer: [Peer; 2],
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    used: bool,
+    call_id: heapless::Vec<u8, MAX_CALL_ID>,
+    tags: [heapless::Vec<u8, MAX_TAG>; 2],
+    legs: [usize; 2],
+    media: [Stream; MAX_MEDIA],
+    confirmed: bool,
+    /// Another call slot whose side-1 pairs this fork shares.
+    fork_of: Option<usize>,
+    last_activity: Instant,
+}
+
+impl Call {
+    fn empty() -> Call {
+        Call {
+            used: false,
+            call_id: heapless::Vec::new(),
+            tags: [heapless::Vec::new(), heapless::Vec::new()],
+            legs: [0; 2],
+            media: [Stream::default(); MAX_MEDIA],
+            confirmed: false,
+            fork_of: None,
+            last_activity: Instant(0),
+        }
+    }
+
+    fn side_of(&self, tag: &[u8]) -> Option<usize> {
+        self.tags
+            .iter()
+            .position(|t| !t.is_empty() && t.as_slice() == tag)
+    }
+
+    fn holding(&self) -> bool {
+        let mut any = false;
+        for m in self.media.iter().filter(|m| m.used) {
+            any = true;
+            if !(m.peer[0].holding || m.peer[1].holding) {
+                return false;
+            }
+        }
+        any
+    }
+}
+
+pub struct Relay {
+    cfg: RelayConfig,
+    media_ips: heapless::Vec<IpAddr, { crate::config::MAX_LEGS }>,
+    calls: Vec<Call>,
+    /// Per (leg, pair): how many streams use it (forks share side-1 pairs).
+    refs: Vec<u8>,
+    /// Per (leg, pair): the call and stream that owns it, + 1 (0: free).
+    owner: Vec<u16>,
+    /// Where the next free-pair search starts, per leg, so ports rotate.
+    next: [u16; crate::config::MAX_LEGS],
+    stats: RelayStats,
+}
+
+fn is_rtp_shaped(d: &[u8]) -> bool {
+    d.len() >= 12 && d[0] >> 6 == 2
+}
+
+/// RFC 5761 §4: RTCP packet types 192..=223 in the second byte.
+fn is_rtcp(d: &[u8]) -> bool {
+    d.len() >= 8 && (192..=223).contains(&d[1])
+}
+
+impl Relay {
+    /// Allocates the tables once; `media_ips[leg]` is the IP written into
+    /// SDP for that leg.
+    pub fn new(cfg: RelayConfig, media_ips: &[IpAddr]) -> Relay {
+        let pairs = usize::from(cfg.pairs());
+        let slots = pairs * media_ips.len();
+        let mut ips = heapless::Vec::new();
+        for ip in media_ips {
+            let _ = ips.push(*ip);
+        }
+        Relay {
+            calls: vec![Call::empty(); cfg.max_calls],
+            refs: vec![0; slots],
+            owner: vec![0; slots],
+            next: [0; crate::config::MAX_LEGS],
+            media_ips: ips,
+            cfg,
+            stats: RelayStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &RelayStats {
+        &self.stats
+    }
+
+    pub fn config(&self) -> &RelayConfig {
+        &self.cfg
+    }
+
+    /// Calls (forks included) holding relay slots.
+    pub fn active_calls(&self) -> usize {
+        self.calls.iter().filter(|c| c.used).count()
+    }
+
+    /// The port of pair `pair` (its RTP port; RTCP is one above).
+    pub fn port_of(&self, pair: u16) -> u16 {
+        self.cfg.port_lo + 2 * pair
+    }
+
+    fn slot(&self, leg: usize, pair: u16) -> usize {
+        leg * usize::from(self.cfg.pairs()) + usize::from(pair)
+    }
+
+    /// Takes a free pair on `leg`, opening its sockets.
+    fn take_pair(&mut self, leg: usize, sockets: &mut dyn RelaySockets) -> Option<u16> {
+        let pairs = self.cfg.pairs();
+        for k in 0..pairs {
+            let pair = (self.next[leg] + k) % pairs;
+            let s = self.slot(leg, pair);
+            if self.refs[s] == 0 && sockets.open(leg, pair) {
+                self.refs[s] = 1;
+                self.next[leg] = (pair + 1) % pairs;
+                return Some(pair);
+            }
+        }
+        None
+    }
+
+    fn release_pair(&mut self, leg: usize, pair: u16, sockets: &mut dyn RelaySockets) {
+        let s = self.slot(leg, pair);
+        self.refs[s] = self.refs[s].saturating_sub(1);
+        if self.refs[s] == 0 {
+            self.owner[s] = 0;
+            sockets.close(leg, pair);
+            return;
+        }
+        // A fork still uses it: hand ownership to that fork.
+        let user = self.calls.iter().enumerate().find_map(|(ci, c)| {
+            c.media
+                .iter()
+                .position(|m| m.used && c.legs[1] == leg && m.pair[1] == pair)
+                .filter(|_| c.used)
+                .map(|mi| (ci, mi))
+        });
+        if let Some((ci, mi)) = user {
+            self.owner[s] = encode_owner(ci, mi, 1);
+        }
+    }
+
+    fn free_pairs(&self, leg: usize) -> usize {
+        let pairs = usize::from(self.cfg.pairs());
+        self.refs[leg * pairs..(leg + 1) * pairs]
+            .iter()
+            .filter(|r| **r == 0)
+            .count()
+    }
+
+    fn close(&mut self, i: usize, sockets: &mut dyn RelaySockets) {
+        if !self.calls[i].used {
+            return;
+        }
+        self.calls[i].used = false;
+        let (legs, media) = (self.calls[i].legs, self.calls[i].media);
+        for m in media.iter().filter(|m| m.used) {
+            for (leg, pair) in legs.iter().zip(m.pair) {
+                self.release_pair(*leg, pair, sockets);
+            }
+        }
+        for c in self.calls.iter_mut().filter(|c| c.fork_of == Some(i)) {
+            c.fork_of = None;
+        }
+        self.stats.sessions_closed += 1;
+    }
+
+    /// BYE: every slot of the dialog, in both directions.
+    pub fn close_dialog(
+        &mut self,
+        call_id: &[u8],
+        a: &[u8],
+        b: &[u8],
+        sockets: &mut dyn RelaySockets,
+    ) {
+        for i in 0..self.calls.len() {
+            let c = &self.calls[i];
+            let hit = c.used
+                && c.call_id == call_id
+                && c.side_of(a).is_some()
+                && (c.tags[1].is_empty() || c.side_of(b).is_some());
+            if hit {
+                self.close(i, sockets);
+            }
+        }
+    }
+
+    /// CANCEL, or a final response >= 300 to the initial INVITE: the
+    /// call's unconfirmed slots go.
+    pub fn close_early(&mut self, call_id: &[u8], from_tag: &[u8], sockets: &mut dyn RelaySockets) {
+        for i in 0..self.calls.len() {
+            let c = &self.calls[i];
+            if c.used && !c.confirmed && c.call_id == call_id && c.tags[0] == from_tag {
+                self.close(i, sockets);
+            }
+        }
+    }
+
+    /// A 2xx to an INVITE from `to_tag`: that fork is the call, the other
+    /// forks go.
+    pub fn confirm(
+        &mut self,
+        call_id: &[u8],
+        from_tag: &[u8],
+        to_tag: &[u8],
+        sockets: &mut dyn RelaySockets,
+    ) {
+        let mut found = false;
+        for c in self.calls.iter_mut() {
+            if c.used && c.call_id == call_id && c.tags[0] == from_tag && c.tags[1] == to_tag {
+                c.confirmed = true;
+                found = true;
+            }
+        }
+        if !found {
+            return;
+        }
+        for i in 0..self.calls.len() {
+            let c = &self.calls[i];
+            if c.used && !c.confirmed && c.call_id == call_id && c.tags[0] == from_tag {
+                self.close(i, sockets);
+            }
+        }
+    }
+
+    /// The slot for this SDP and the sender's side in it, creating one
+    /// (a new call or a fork) when needed.
+    fn slot_for(
+        &mut self,
+        now: Instant,
+        d: &Dialog,
+        sockets: &mut dyn RelaySockets,
+    ) -> Result<(usize, usize), RelayError> {
+        let fits = d.call_id.len() <= MAX_CALL_ID
+            && d.sender_tag.len() <= MAX_TAG
+            && d.peer_tag.is_none_or(|t| t.len() <= MAX_TAG);
+        if !fits {
+            return Err(RelayError::Capacity);
+        }
+        let mut fork_parent = None;
+        for (i, c) in self.calls.iter_mut().enumerate() {
+            if !c.used || c.call_id != d.call_id {
+                continue;
+            }
+            let s = c.side_of(d.sender_tag);
+            let p = d.peer_tag.and_then(|t| c.side_of(t));
+            match (s, p) {
+                // In-dialog, or an offer retransmitted.
+                (Some(s), Some(_)) => return Ok((i, s)),
+                (Some(s), None) if d.peer_tag.is_none() || c.tags[1 - s].is_empty() => {
+                    if let Some(t) = d.peer_tag {
+                        let _ = c.tags[1 - s].extend_from_slice(t);
+                    }
+                    return Ok((i, s));
+                }
+                // The first answer names side 1.
+                (None, Some(0)) if c.tags[1].is_empty() => {
+                    let _ = c.tags[1].extend_from_slice(d.sender_tag);
+                    return Ok((i, 1));
+                }
+                // Another answerer: a fork of the first slot.
+                (None, Some(0)) if c.fork_of.is_none() => fork_parent = Some(i),
+                _ => {}
+            }
+        }
+        let free = self
+            .calls
+            .iter()
+            .position(|c| !c.used)
+            .ok_or(RelayError::Capacity)?;
+        let mut call = Call::empty();
+        call.used = true;
+        let _ = call.call_id.extend_from_slice(d.call_id);
+        call.last_activity = now;
+        let side = match fork_parent {
+            Some(p) => {
+                let parent = &self.calls[p];
+                call.tags[0] = parent.tags[0].clone();
+                let _ = call.tags[1].extend_from_slice(d.sender_tag);
+                call.legs = parent.legs;
+                call.fork_of = Some(p);
+                let need = parent.media.iter().filter(|m| m.used).count();
+                if self.free_pairs(call.legs[0]) < need {
+                    return Err(RelayError::Capacity);
+                }
+                // Shares the callee-facing pairs, gets its own
+                // caller-facing ones.
+                for (mi, pm) in parent.media.iter().enumerate() {
+                    if pm.used {
+                        call.media[mi] = Stream {
+                            used: true,
+                            pair: [u16::MAX, pm.pair[1]],
+                            peer: [pm.peer[0], Peer::default()],
+                        };
+                    }
+                }
+                1
+            }
+            None => {
+                let _ = call.tags[0].extend_from_slice(d.sender_tag);
+                if let Some(t) = d.peer_tag {
+                    let _ = call.tags[1].extend_from_slice(t);
+                }
+                call.legs = [d.sender_leg, d.peer_leg];
+                0
+            }
+        };
+        self.calls[free] = call;
+        for mi in 0..MAX_MEDIA {
+            let m = self.calls[free].media[mi];
+            if !m.used {
+                continue;
+            }
+            let leg0 = self.calls[free].legs[0];
+            let leg1 = self.calls[free].legs[1];
+            let s1 = self.slot(leg1, m.pair[1]);
+            self.refs[s1] = self.refs[s1].saturating_add(1);
+            match self.take_pair(leg0, sockets) {
+                Some(p0) => {
+                    self.calls[free].media[mi].pair[0] = p0;
+                    let s0 = self.slot(leg0, p0);
+                    self.owner[s0] = encode_owner(free, mi, 0);
+                }
+                None => {
+                    self.close(free, sockets);
+                    return Err(RelayError::Capacity);
+                }
+            }
+        }
+        self.stats.sessions_opened += 1;
+        Ok((free, side))
+    }
+
+    /// An offer or answer from `d.sender_tag`, going out on `d.peer_leg`:
+    /// updates the sender's side from its SDP, takes port pairs for new
+    /// streams, and writes the SDP the other side gets into `out`.
+    pub fn offer_answer(
+        &mut self,
+        now: Instant,
+        d: &Dialog,
+        sdp: &Sdp,
+        out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
+    ) -> Result<usize, RelayError> {
+        let mut active = 0;
+        for m in sdp.media() {
+            if !m.is_disabled() {
+                active += 1;
+                if m.index >= MAX_MEDIA {
+                    return Err(RelayError::TooManyStreams);
+                }
+            }
+        }
+        if active > MAX_MEDIA {
+            return Err(RelayError::TooManyStreams);
+        }
+        let (ci, side) = self.slot_for(now, d, sockets)?;
+        let legs = self.calls[ci].legs;
+        // New streams need a pair on each leg; check before taking any.
+        let new = sdp
+            .media()
+            .filter(|m| !m.is_disabled() && !self.calls[ci].media[m.index].used)
+            .count();
+        if self.free_pairs(legs[0]) < new
+            || self.free_pairs(legs[1]) < new + usize::from(legs[0] == legs[1]) * new
+        {
+            self.drop_if_empty(ci, sockets);
+            return Err(RelayError::Capacity);
+        }
+        let mut ports: Ports = [None; MAX_MEDIA];
+        for m in sdp.media() {
+            if m.is_disabled() {
+                if let Some(st) = self.calls[ci].media.get_mut(m.index) {
+                    st.peer[side].rtp = None;
+                    st.peer[side].rtcp = None;
+                }
+                continue;
+            }
+            if !self.calls[ci].media[m.index].used {
+                let mut pair = [0u16; 2];
+                for s in 0..2 {
+                    match self.take_pair(legs[s], sockets) {
+                        Some(p) => pair[s] = p,
+                        None => {
+                            if s == 1 {
+                                self.release_pair(legs[0], pair[0], sockets);
+                            }
+                            self.drop_if_empty(ci, sockets);
+                            return Err(RelayError::Capacity);
+                        }
+                    }
+                }
+                for s in 0..2 {
+                    let slot = self.slot(legs[s], pair[s]);
+                    self.owner[slot] = encode_owner(ci, m.index, s);
+                }
+                self.calls[ci].media[m.index] = Stream {
+                    used: true,
+                    pair,
+                    peer: [Peer::default(); 2],
+                };
+            }
+            let sdp_ip = m.conn.and_then(|c| c.ip);
+            let hold = m.is_old_hold() || m.direction == Direction::Inactive;
+            let target = |port: u16| match sdp_ip {
+                Some(ip) if !ip.is_unspecified() => Some(SocketAddr::new(ip, port)),
+                _ => None,
+            };
+            let rtcp_ip = m.rtcp_addr.and_then(|a| a.ip).or(sdp_ip);
+            let st = &mut self.calls[ci].media[m.index];
+            let peer = &mut st.peer[side];
+            peer.rtp = target(m.port_value);
+            peer.rtcp = match (rtcp_ip, m.rtcp_port) {
+                (Some(ip), Some(p)) if !ip.is_unspecified() => Some(SocketAddr::new(ip, p)),
+                _ => target(m.port_value.saturating_add(1)),
+            };
+            peer.mux = m.rtcp_mux;
+            peer.plain = !m.is_rtp;
+            peer.holding = hold;
+            peer.allowed = [sdp_ip.filter(|ip| !ip.is_unspecified()), Some(d.signal_ip)];
+            peer.learn_until = now + LEARN;
+            ports[m.index] = Some(self.cfg.port_lo + 2 * st.pair[1 - side]);
+        }
+        self.calls[ci].last_activity = now;
+        let ip = self.media_ips[legs[1 - side]];
+        sdp::rewrite(sdp, ip, &ports, out).map_err(|_| RelayError::Unwritable)
+    }
+
+    /// Frees a slot that an offer created but could not fill.
+    fn drop_if_empty(&mut self, ci: usize, sockets: &mut dyn RelaySockets) {
+        if !self.calls[ci].media.iter().any(|m| m.used) {
+            self.close(ci, sockets);
+        }
+    }
+
+    /// A packet on relay port `(leg, pair, odd)` from `src`: where to send
+    /// it, if anywhere. One lookup, no allocation.
+    pub fn relay(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        pair: u16,
+        odd: bool,
+        src: SocketAddr,
+        data: &[u8],
+    ) -> Option<RelayTx> {
+        if leg >= self.media_ips.len() || pair >= self.cfg.pairs() {
+            return None;
+        }
+        let Some((mut ci, mi, side)) = decode_owner(self.owner[self.slot(leg, pair)]) else {
+            self.stats.unknown_port += 1;
+            return None;
+        };
+        // A shared callee-facing pair: the fork whose callee sent it.
+        if side == 1 {
+            let accepts = |c: &Call| {
+                c.used
+                    && c.media[mi].used
+                    && c.legs[1] == leg
+                    && c.media[mi].pair[1] == pair
+                    && c.media[mi].peer[1].accepts(now, src)
+            };
+            if !accepts(&self.calls[ci]) {
+                if let Some(f) = self.calls.iter().position(accepts) {
+                    ci = f;
+                }
+            }
+        }
+        let call = &mut self.calls[ci];
+        let st = &mut call.media[mi];
+        let from = &mut st.peer[side];
+        if !from.accepts(now, src) {
+            self.stats.foreign_source += 1;
+            return None;
+        }
+        let rtcp = odd || (from.mux && is_rtcp(data));
+        if from.plain || is_rtp_shaped(data) {
+            let latch = if rtcp && !from.mux {
+                &mut from.latched_rtcp
+            } else {
+                &mut from.latched_rtp
+            };
+            *latch = Some(src);
+        }
+        let to = &st.peer[1 - side];
+        let (odd_out, dst) = if rtcp && !to.mux {
+            (true, to.latched_rtcp.or(to.rtcp))
+        } else {
+            (false, to.latched_rtp.or(to.rtp))
+        };
+        let Some(dst) = dst else {
+            self.stats.no_target += 1;
+            return None;
+        };
+        call.last_activity = now;
+        self.stats.relayed += 1;
+        Some(RelayTx {
+            leg: call.legs[1 - side],
+            pair: st.pair[1 - side],
+            odd: odd_out,
+            dst,
+        })
+    }
+
+    fn deadline(&self, c: &Call) -> Instant {
+        let t = if c.holding() {
+            self.cfg.hold_timeout
+        } else {
+            self.cfg.media_timeout
+        };
+        c.last_activity + t
+    }
+
+    /// When the next idle call expires.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.calls
+            .iter()
+            .filter(|c| c.used)
+            .map(|c| self.deadline(c))
+            .min()
+    }
+
+    /// Frees calls idle past their timeout.
+    pub fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
+        for i in 0..self.calls.len() {
+            if self.calls[i].used && self.deadline(&self.calls[i]) <= now {
+                self.close(i, sockets);
+                self.stats.expired += 1;
+            }
+        }
+    }
+}
+
+impl Peer {
+    /// The latched source, or (before latching, and for a few seconds after
+    /// each offer or answer) any port on an address the signalling named.
+    fn accepts(&self, now: Instant, src: SocketAddr) -> bool {
+        if self.latched_rtp == Some(src) || self.latched_rtcp == Some(src) {
+            return true;
+        }
+        let learning = self.latched_rtp.is_none() || now < self.learn_until;
+        learning && self.allowed.contains(&Some(src.ip()))
+    }
+}
+
+fn encode_owner(ci: usize, mi: usize, side: usize) -> u16 {
+    (ci * MAX_MEDIA * 2 + mi * 2 + side + 1) as u16
+}
+
+fn decode_owner(o: u16) -> Option<(usize, usize, usize)> {
+    let o = usize::from(o).checked_sub(1)?;
+    Some((o / (MAX_MEDIA * 2), (o / 2) % MAX_MEDIA, o % 2))
+}

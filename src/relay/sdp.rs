@@ -1,0 +1,98 @@
+//! Writes an SDP body with its media pointed at relay ports: `c=` and `o=`
+//! get the leg's media IP, `m=` and `a=rtcp` the relay ports; ICE lines go
+//! (ICE peers would otherwise bypass or distrust the relay). Everything else
+//! is copied as it was, so the same input and ports give the same bytes.
+
+use crate::sip::sdp::{Line, NetAddr, Sdp};
+use crate::sip::{Cursor, Full};
+use std::net::IpAddr;
+
+/// Relay RTP port (even) per media index; None leaves the stream alone.
+pub type Ports = [Option<u16>; super::MAX_MEDIA];
+
+fn put_addr(c: &mut Cursor, src: &[u8], net: &NetAddr, ip: IpAddr) -> Result<(), Full> {
+    // `IN IP4 a.b.c.d`: the type token and address are replaced together,
+    // so the family may change between legs.
+    c.put(if ip.is_ipv4() { b"IP4" } else { b"IP6" })?;
+    c.put(&src[net.addr_type.end..net.addr.start])?;
+    c.put_fmt(format_args!("{ip}"))
+}
+
+pub fn rewrite(sdp: &Sdp, ip: IpAddr, ports: &Ports, out: &mut [u8]) -> Result<usize, Full> {
+    let src = sdp.as_bytes();
+    let mut c = Cursor::new(out);
+    let mut media: Option<usize> = None;
+    let mut media_port = 0u16;
+    for line in sdp.lines() {
+        let span = line.span();
+        let port_of = |i: Option<usize>| i.and_then(|i| ports.get(i).copied().flatten());
+        match line {
+            Line::Ice { .. } => continue,
+            Line::Origin { net, .. } if net.ip.is_some() => {
+                c.put(&src[span.start..net.addr_type.start])?;
+                put_addr(&mut c, src, &net, ip)?;
+                c.put(&src[net.addr.end..span.end])?;
+            }
+            Line::Connection { net, level, .. } => {
+                let idx = match level {
+                    crate::sip::sdp::Level::Session => None,
+                    crate::sip::sdp::Level::Media(i) => Some(i),
+                };
+                // Old-style hold (0.0.0.0) keeps its meaning; a section
+                // we do not relay keeps its address.
+                let keep = net.is_unspecified() || (idx.is_some() && port_of(idx).is_none());
+                if keep {
+                    c.put(&src[span.range()])?;
+                } else {
+                    c.put(&src[span.start..net.addr_type.start])?;
+                    put_addr(&mut c, src, &net, ip)?;
+                    c.put(&src[net.addr.end..span.end])?;
+                }
+            }
+            Line::Media {
+                index,
+                port,
+                port_value,
+                ..
+            } => {
+                media = Some(index);
+                media_port = port_value;
+                match port_of(media) {
+                    Some(p) if port_value != 0 => {
+                        c.put(&src[span.start..port.start])?;
+                        c.put_u32(u32::from(p))?;
+                        c.put(&src[port.end..span.end])?;
+                    }
+                    _ => c.put(&src[span.range()])?,
+                }
+            }
+            Line::Rtcp {
+                port,
+                port_value,
+                net,
+                ..
+            } => match port_of(media) {
+                Some(p) => {
+                    // a=rtcp naming the RTP port itself means rtcp-mux.
+                    let odd = u32::from(port_value != media_port);
+                    c.put(&src[span.start..port.start])?;
+                    c.put_u32(u32::from(p) + odd)?;
+                    match net {
+                        Some(n) => {
+                            c.put(&src[port.end..n.addr_type.start])?;
+                            put_addr(&mut c, src, &n, ip)?;
+                            c.put(&src[n.addr.end..span.end])?;
+                        }
+                        None => c.put(&src[port.end..span.end])?,
+                    }
+                }
+                None => c.put(&src[span.range()])?,
+            },
+            _ => c.put(&src[span.range()])?,
+        }
+    }
+    // Trailing bytes the line view does not yield (blank lines) stay.
+    let last = sdp.lines().last().map_or(0, |l| l.span().end);
+    c.put(&src[last..])?;
+    Ok(c.len())
+}

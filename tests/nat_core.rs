@@ -1,0 +1,509 @@
+//! The NAT helper without sockets: SDP rewriting, sessions, relaying and
+//! timers on a fake clock, with a fake socket table.
+
+use edgesip::config::{Config, LegSpec};
+use edgesip::proxy::{Proxy, Transmit};
+use edgesip::relay::{RelayConfig, RelaySockets};
+use edgesip::sip::{HeaderName, Message};
+use edgesip::time::Instant;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Sockets {
+    open: BTreeSet<(usize, u16)>,
+    opened: usize,
+    busy: BTreeSet<(usize, u16)>,
+}
+
+impl RelaySockets for Sockets {
+    fn open(&mut self, leg: usize, pair: u16) -> bool {
+        if self.busy.contains(&(leg, pair)) {
+            return false;
+        }
+        assert!(self.open.insert((leg, pair)), "opened twice: {leg} {pair}");
+        self.opened += 1;
+        true
+    }
+    fn close(&mut self, leg: usize, pair: u16) {
+        assert!(self.open.remove(&(leg, pair)), "closed twice: {leg} {pair}");
+    }
+}
+
+fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
+    let a: SocketAddr = addr.parse().unwrap();
+    LegSpec {
+        name: name.into(),
+        addr: a,
+        advertise_host: a.ip().to_string(),
+        advertise_port: a.port(),
+        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        trust: None,
+        freebind: false,
+        media_ip: None,
+    }
+}
+
+fn nat_proxy(max_calls: usize) -> Proxy {
+    let mut cfg = Config::with_legs(vec![
+        leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
+        leg("b", "127.0.0.2:5060", &[]),
+    ]);
+    cfg.nat = Some(RelayConfig {
+        port_lo: 20000,
+        port_hi: 20099,
+        max_calls,
+        media_timeout: Duration::from_secs(120),
+        hold_timeout: Duration::from_secs(7200),
+    });
+    Proxy::new(&cfg, b"nat test secret").unwrap()
+}
+
+const UAC: &str = "127.0.0.1:5071";
+const UAS: &str = "127.0.0.3:5072";
+const UAS2: &str = "127.0.0.4:5072";
+
+struct Net {
+    p: Proxy,
+    s: Sockets,
+    now: Instant,
+}
+
+struct Out {
+    t: Transmit,
+    text: String,
+}
+
+impl Out {
+    fn msg(&self) -> Message<'_> {
+        Message::parse(self.text.as_bytes()).expect("output parses")
+    }
+    fn body(&self) -> String {
+        String::from_utf8(self.msg().body().to_vec()).unwrap()
+    }
+    fn first_line(&self) -> &str {
+        self.text.lines().next().unwrap()
+    }
+}
+
+impl Net {
+    fn new(max_calls: usize) -> Net {
+        Net {
+            p: nat_proxy(max_calls),
+            s: Sockets::default(),
+            now: Instant::from_secs(10),
+        }
+    }
+    fn send(&mut self, leg: usize, src: &str, msg: &str) -> Option<Out> {
+        let mut out = vec![0u8; 65_535];
+        let t = self.p.handle_with(
+            self.now,
+            leg,
+            src.parse().unwrap(),
+            msg.as_bytes(),
+            &mut out,
+            &mut self.s,
+        )?;
+        Some(Out {
+            t,
+            text: String::from_utf8(out[..t.len].to_vec()).unwrap(),
+        })
+    }
+    fn rtp(
+        &mut self,
+        leg: usize,
+        port: u16,
+        from: &str,
+        data: &[u8],
+    ) -> Option<(usize, u16, SocketAddr)> {
+        let pair = (port - 20000) / 2;
+        let odd = port % 2 == 1;
+        let tx = self
+            .p
+            .relay(self.now, leg, pair, odd, from.parse().unwrap(), data)?;
+        Some((tx.leg, 20000 + 2 * tx.pair + u16::from(tx.odd), tx.dst))
+    }
+}
+
+fn with_sdp(head: &str, sdp: &str) -> String {
+    format!(
+        "{head}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+fn invite(call: &str, sdp: &str) -> String {
+    with_sdp(
+        &format!(
+            "INVITE sip:bob@127.0.0.3:5072 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.5:5071;branch=z9hG4bK{call};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: {call}\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@10.0.0.5:5071>\r\n"
+        ),
+        sdp,
+    )
+}
+
+/// The UAS's answer to what it received, with SDP.
+fn answer(req: &Out, status: &str, tag: &str, sdp: &str) -> String {
+    let m = req.msg();
+    let mut s = format!("SIP/2.0 {status}\r\n");
+    for h in m.headers() {
+        match h.name {
+            HeaderName::Via
+            | HeaderName::RecordRoute
+            | HeaderName::From
+            | HeaderName::CallId
+            | HeaderName::CSeq => s += &String::from_utf8_lossy(h.line),
+            HeaderName::To => {
+                s += &format!("To: {};tag={tag}\r\n", String::from_utf8_lossy(h.value))
+            }
+            _ => {}
+        }
+    }
+    s += "Contact: <sip:bob@127.0.0.3:5072>\r\n";
+    if sdp.is_empty() {
+        s + "Content-Length: 0\r\n\r\n"
+    } else {
+        with_sdp(&s, sdp)
+    }
+}
+
+const OFFER: &str = "v=0\r\n\
+o=alice 2890844526 2890844526 IN IP4 10.0.0.5\r\n\
+s=-\r\n\
+c=IN IP4 10.0.0.5\r\n\
+t=0 0\r\n\
+m=audio 49170 RTP/AVP 0 8\r\n\
+a=rtcp:49171\r\n\
+a=candidate:1 1 UDP 2130706431 10.0.0.5 49170 typ host\r\n\
+a=ice-ufrag:abcd\r\n\
+a=sendrecv\r\n\
+m=video 0 RTP/AVP 31\r\n";
+
+const ANSWER: &str = "v=0\r\n\
+o=bob 1 1 IN IP4 127.0.0.3\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.3\r\n\
+t=0 0\r\n\
+m=audio 30000 RTP/AVP 0\r\n\
+m=video 0 RTP/AVP 31\r\n";
+
+/// An established call: returns the INVITE as the UAS saw it.
+fn call(n: &mut Net, id: &str) -> Out {
+    let inv = n
+        .send(0, UAC, &invite(id, OFFER))
+        .expect("INVITE forwarded");
+    assert!(inv.first_line().starts_with("INVITE"), "{}", inv.text);
+    let ok = n
+        .send(1, UAS, &answer(&inv, "200 OK", "btag", ANSWER))
+        .expect("200 forwarded");
+    assert_eq!(ok.first_line(), "SIP/2.0 200 OK");
+    inv
+}
+
+#[test]
+fn offer_and_answer_point_at_the_relay() {
+    let mut n = Net::new(4);
+    let inv = n.send(0, UAC, &invite("c1", OFFER)).unwrap();
+    assert_eq!(inv.t.leg, 1);
+    // The callee is told to send to leg b's relay pair; ICE lines are gone;
+    // the rejected video stream stays rejected.
+    assert_eq!(
+        inv.body(),
+        "v=0\r\n\
+o=alice 2890844526 2890844526 IN IP4 127.0.0.2\r\n\
+s=-\r\n\
+c=IN IP4 127.0.0.2\r\n\
+t=0 0\r\n\
+m=audio 20000 RTP/AVP 0 8\r\n\
+a=rtcp:20001\r\n\
+a=sendrecv\r\n\
+m=video 0 RTP/AVP 31\r\n"
+    );
+    assert_eq!(inv.msg().content_length(), Some(inv.body().len() as u32));
+    // Both sides' pairs were taken at offer time.
+    assert_eq!(n.s.open, [(0, 0), (1, 0)].into_iter().collect());
+
+    let ok = n
+        .send(1, UAS, &answer(&inv, "200 OK", "btag", ANSWER))
+        .unwrap();
+    assert_eq!(ok.t.leg, 0);
+    assert_eq!(
+        ok.body(),
+        "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\nm=video 0 RTP/AVP 31\r\n"
+    );
+
+    // A retransmitted offer gets the same ports and the same bytes.
+    let again = n.send(0, UAC, &invite("c1", OFFER)).unwrap();
+    assert_eq!(again.body(), inv.body());
+    assert_eq!(n.s.opened, 2);
+}
+
+#[test]
+fn media_is_relayed_with_latching_and_source_checks() {
+    let mut n = Net::new(4);
+    call(&mut n, "m1");
+    let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa];
+    // The caller sends from its public address (its SDP said 10.0.0.5):
+    // allowed, as that is where its signalling came from; latched.
+    assert_eq!(
+        n.rtp(0, 20000, "127.0.0.1:40000", &rtp),
+        Some((1, 20000, "127.0.0.3:30000".parse().unwrap()))
+    );
+    // The callee's media goes back to the latched address, from the pair
+    // advertised to the caller.
+    assert_eq!(
+        n.rtp(1, 20000, "127.0.0.3:30000", &rtp),
+        Some((0, 20000, "127.0.0.1:40000".parse().unwrap()))
+    );
+    // RTCP on the odd port goes to the a=rtcp port... of the callee (+1).
+    assert_eq!(
+        n.rtp(0, 20001, "127.0.0.1:40001", &rtp[..12]),
+        Some((1, 20001, "127.0.0.3:30001".parse().unwrap()))
+    );
+    // A third party is dropped, before and after latching.
+    assert_eq!(n.rtp(0, 20000, "127.0.0.9:40000", &rtp), None);
+    // Once latched and past the learning window, another port of the same
+    // host is refused too (RTP Bleed).
+    n.now = n.now + Duration::from_secs(6);
+    assert_eq!(n.rtp(0, 20000, "127.0.0.1:40002", &rtp), None);
+    assert_eq!(n.p.relay_table().unwrap().stats().foreign_source, 2);
+    // An unknown port is nobody's.
+    assert_eq!(n.rtp(0, 20010, "127.0.0.1:40000", &rtp), None);
+}
+
+#[test]
+fn bye_cancel_and_failure_close_sessions() {
+    let mut n = Net::new(4);
+    let inv = call(&mut n, "b1");
+    let bye = "BYE sip:alice@10.0.0.5:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye\r\nMax-Forwards: 70\r\nRoute: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\nFrom: <sip:bob@example.com>;tag=btag\r\nTo: <sip:alice@example.org>;tag=atag\r\nCall-ID: b1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    assert!(n.send(1, UAS, bye).is_some());
+    assert!(n.s.open.is_empty(), "BYE freed the pairs");
+    assert_eq!(n.rtp(0, 20000, "127.0.0.1:40000", &[0x80; 20]), None);
+    drop(inv);
+
+    // CANCEL before an answer.
+    let inv = n.send(0, UAC, &invite("x1", OFFER)).unwrap();
+    assert_eq!(n.s.open.len(), 2);
+    let cancel = invite("x1", OFFER)
+        .replace("INVITE sip:", "CANCEL sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
+    assert!(n.send(0, UAC, &cancel).is_some());
+    assert!(n.s.open.is_empty(), "CANCEL freed the pairs");
+    drop(inv);
+
+    // 486 Busy to the INVITE.
+    let inv = n.send(0, UAC, &invite("f1", OFFER)).unwrap();
+    assert!(n
+        .send(1, UAS, &answer(&inv, "486 Busy Here", "btag", ""))
+        .is_some());
+    assert!(n.s.open.is_empty(), "486 freed the pairs");
+}
+
+#[test]
+fn forks_get_their_own_caller_side_and_the_first_2xx_wins() {
+    let mut n = Net::new(4);
+    let inv = n.send(0, UAC, &invite("k1", OFFER)).unwrap();
+    let r1 = n
+        .send(
+            1,
+            UAS,
+            &answer(&inv, "183 Session Progress", "fork1", ANSWER),
+        )
+        .unwrap();
+    let a2 = ANSWER
+        .replace("127.0.0.3", "127.0.0.4")
+        .replace("30000", "31000");
+    let r2 = n
+        .send(1, UAS2, &answer(&inv, "183 Session Progress", "fork2", &a2))
+        .unwrap();
+    assert!(r1.body().contains("m=audio 20000 "), "{}", r1.body());
+    assert!(r2.body().contains("m=audio 20002 "), "{}", r2.body());
+    assert_eq!(n.p.relay_table().unwrap().active_calls(), 2);
+    let rtp = [0x80u8; 20];
+    // Early media from each fork reaches the caller from that fork's pair.
+    assert_eq!(
+        n.rtp(0, 20000, "127.0.0.1:40000", &rtp).map(|t| t.2),
+        Some("127.0.0.3:30000".parse().unwrap())
+    );
+    assert_eq!(
+        n.rtp(0, 20002, "127.0.0.1:40000", &rtp).map(|t| t.2),
+        Some("127.0.0.4:31000".parse().unwrap())
+    );
+    assert_eq!(
+        n.rtp(1, 20000, "127.0.0.4:31000", &rtp).map(|t| (t.0, t.1)),
+        Some((0, 20002))
+    );
+    assert_eq!(
+        n.rtp(1, 20000, "127.0.0.3:30000", &rtp).map(|t| (t.0, t.1)),
+        Some((0, 20000))
+    );
+    // The second fork answers: the first is freed, the shared pair stays.
+    let ok = n
+        .send(1, UAS2, &answer(&inv, "200 OK", "fork2", &a2))
+        .unwrap();
+    assert!(ok.body().contains("m=audio 20002 "));
+    assert_eq!(n.p.relay_table().unwrap().active_calls(), 1);
+    assert_eq!(n.s.open, [(0, 1), (1, 0)].into_iter().collect());
+    assert_eq!(
+        n.rtp(1, 20000, "127.0.0.4:31000", &rtp).map(|t| (t.0, t.1)),
+        Some((0, 20002))
+    );
+    assert_eq!(n.rtp(1, 20000, "127.0.0.3:30000", &rtp), None);
+}
+
+fn reinvite_from_callee(inv_at_uas: &Out, sdp: &str) -> String {
+    let _ = inv_at_uas;
+    with_sdp(
+        "INVITE sip:alice@10.0.0.5:5071 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKre\r\n\
+Max-Forwards: 70\r\n\
+Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n\
+From: <sip:bob@example.com>;tag=btag\r\n\
+To: <sip:alice@example.org>;tag=atag\r\n\
+Call-ID: r1\r\n\
+CSeq: 2 INVITE\r\n",
+        sdp,
+    )
+}
+
+#[test]
+fn reinvite_from_the_callee_keeps_ports_and_moves_targets() {
+    let mut n = Net::new(4);
+    let inv = call(&mut n, "r1");
+    let moved = ANSWER
+        .replace("30000", "32000")
+        .replace("o=bob 1 1", "o=bob 1 2");
+    let re = n.send(1, UAS, &reinvite_from_callee(&inv, &moved)).unwrap();
+    assert_eq!(re.t.leg, 0);
+    // The caller sees the same relay port as before.
+    assert!(
+        re.body().contains("m=audio 20000 RTP/AVP 0\r\n"),
+        "{}",
+        re.body()
+    );
+    assert!(re.body().contains("o=bob 1 2 IN IP4 127.0.0.1"));
+    assert_eq!(n.s.opened, 2, "no new pairs");
+    let rtp = [0x80u8; 20];
+    assert_eq!(
+        n.rtp(0, 20000, "127.0.0.1:40000", &rtp).map(|t| t.2),
+        Some("127.0.0.3:32000".parse().unwrap())
+    );
+
+    // Hold (old style) and resume: 0.0.0.0 stays 0.0.0.0.
+    let hold = moved
+        .replace("c=IN IP4 127.0.0.3", "c=IN IP4 0.0.0.0")
+        .replace("o=bob 1 2", "o=bob 1 3");
+    let h = n.send(1, UAS, &reinvite_from_callee(&inv, &hold)).unwrap();
+    assert!(h.body().contains("c=IN IP4 0.0.0.0\r\n"), "{}", h.body());
+    assert!(h.body().contains("m=audio 20000 "));
+    // On hold both ways the hold timeout applies, not the media one.
+    let deadline = n.p.poll_timeout().unwrap();
+    assert!(
+        deadline.since(n.now) > Duration::from_secs(3600),
+        "{deadline:?}"
+    );
+    let resume = moved.replace("o=bob 1 2", "o=bob 1 4");
+    let r = n
+        .send(1, UAS, &reinvite_from_callee(&inv, &resume))
+        .unwrap();
+    assert!(r.body().contains("c=IN IP4 127.0.0.1\r\n"));
+    assert_eq!(
+        n.p.poll_timeout().unwrap().since(n.now),
+        Duration::from_secs(120)
+    );
+}
+
+#[test]
+fn idle_sessions_expire() {
+    let mut n = Net::new(4);
+    call(&mut n, "t1");
+    let deadline = n.p.poll_timeout().unwrap();
+    assert_eq!(deadline, n.now + Duration::from_secs(120));
+    // Media moves the deadline.
+    n.now = n.now + Duration::from_secs(100);
+    assert!(n.rtp(0, 20000, "127.0.0.1:40000", &[0x80u8; 20]).is_some());
+    assert_eq!(
+        n.p.poll_timeout().unwrap(),
+        n.now + Duration::from_secs(120)
+    );
+    n.now = n.now + Duration::from_secs(121);
+    let now = n.now;
+    n.p.handle_timeout(now, &mut n.s);
+    assert!(n.s.open.is_empty());
+    assert_eq!(n.p.poll_timeout(), None);
+    assert_eq!(n.p.relay_table().unwrap().stats().expired, 1);
+}
+
+#[test]
+fn capacity_gives_503_without_retry_after() {
+    let mut n = Net::new(1);
+    call(&mut n, "cap1");
+    let o = n.send(0, UAC, &invite("cap2", OFFER)).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 503 Service Unavailable");
+    assert!(!o.text.contains("Retry-After"));
+    // Ports in use by someone else are skipped.
+    let mut n = Net::new(4);
+    n.s.busy.insert((0, 0));
+    n.s.busy.insert((1, 0));
+    let inv = n.send(0, UAC, &invite("busy", OFFER)).unwrap();
+    assert!(inv.body().contains("m=audio 20002 "), "{}", inv.body());
+}
+
+#[test]
+fn bad_sdp_gets_488_and_nothing_half_rewritten() {
+    let mut n = Net::new(4);
+    let o = n
+        .send(
+            0,
+            UAC,
+            &invite(
+                "bad1",
+                "v=0\r\nc=IN IP4 10.0.0.5\r\nm=audio x RTP/AVP 0\r\n",
+            ),
+        )
+        .unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 488 Not Acceptable Here");
+    let five: String = OFFER.to_string()
+        + "m=audio 1000 RTP/AVP 0\r\nm=audio 1002 RTP/AVP 0\r\nm=audio 1004 RTP/AVP 0\r\nm=audio 1006 RTP/AVP 0\r\n";
+    let o = n.send(0, UAC, &invite("bad2", &five)).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 488 Not Acceptable Here");
+    assert!(n.s.open.is_empty(), "nothing held");
+}
+
+#[test]
+fn mux_hold_t38_multipart() {
+    let mut n = Net::new(4);
+    let sdp = "v=0\r\no=a 1 1 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\n\
+m=audio 49170 RTP/AVP 0\r\nc=IN IP4 10.0.0.5\r\na=rtcp-mux\r\na=rtcp:49170 IN IP4 10.0.0.5\r\n\
+m=image 49172 udptl t38\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n";
+    let body = format!(
+        "--xyz\r\nContent-Type: text/plain\r\n\r\nhello\r\n--xyz\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n--xyz--\r\n"
+    );
+    let msg = invite("mp1", "").replace(
+        "Content-Type: application/sdp\r\nContent-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: multipart/mixed;boundary=xyz\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let o = n.send(0, UAC, &msg).unwrap();
+    let b = o.body();
+    assert!(
+        b.starts_with("--xyz\r\nContent-Type: text/plain\r\n\r\nhello\r\n--xyz\r\n"),
+        "{b}"
+    );
+    assert!(b.contains("m=audio 20000 RTP/AVP 0\r\nc=IN IP4 127.0.0.2\r\na=rtcp-mux\r\na=rtcp:20000 IN IP4 127.0.0.2\r\n"), "{b}");
+    assert!(
+        b.contains("m=image 20002 udptl t38\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n"),
+        "{b}"
+    );
+    assert!(b.ends_with("\r\n--xyz--\r\n"));
+    assert_eq!(o.msg().content_length(), Some(b.len() as u32));
+}
