@@ -381,3 +381,112 @@ fn proxy_forwarding_allocates_nothing() {
         );
     }
 }
+
+/// Fake relay sockets for the allocation test: a fixed table, no syscalls.
+struct FakeSockets([bool; 256]);
+
+impl edgesip::relay::RelaySockets for FakeSockets {
+    fn open(&mut self, leg: usize, pair: u16) -> bool {
+        self.0[leg * 100 + usize::from(pair)] = true;
+        true
+    }
+    fn close(&mut self, leg: usize, pair: u16) {
+        self.0[leg * 100 + usize::from(pair)] = false;
+    }
+}
+
+#[test]
+fn nat_offer_answer_and_relay_allocate_nothing() {
+    use edgesip::time::Instant;
+    let legs = [
+        ("lan", "127.0.0.1:5060", &["127.0.0.1/32"][..]),
+        ("wan", "127.0.0.2:5060", &[][..]),
+    ];
+    let specs = legs
+        .iter()
+        .map(|(name, addr, nets)| {
+            let a: std::net::SocketAddr = addr.parse().expect("addr");
+            edgesip::config::LegSpec {
+                name: (*name).into(),
+                addr: a,
+                advertise_host: a.ip().to_string(),
+                advertise_port: a.port(),
+                nets: nets.iter().map(|n| n.parse().expect("net")).collect(),
+                trust: None,
+                freebind: false,
+                media_ip: None,
+            }
+        })
+        .collect();
+    let mut cfg = edgesip::config::Config::with_legs(specs);
+    cfg.nat = Some(edgesip::relay::RelayConfig {
+        port_lo: 30000,
+        port_hi: 30199,
+        max_calls: 8,
+        media_timeout: std::time::Duration::from_secs(120),
+        hold_timeout: std::time::Duration::from_secs(7200),
+    });
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"secret").expect("proxy");
+    let mut socks = FakeSockets([false; 256]);
+    let mut out = vec![0u8; 65_535];
+    let uac: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
+    let uas: std::net::SocketAddr = "127.0.0.3:5072".parse().expect("addr");
+    let invite = String::from_utf8_lossy(INVITE)
+        .replace("192.0.2.20", "127.0.0.3:5072")
+        .replace("Route: <sip:192.0.2.1;lr>, <sip:192.0.2.2;lr>\r\n", "")
+        .into_bytes();
+    // Warm-up: the offer, the answer built from what was forwarded.
+    let t = p
+        .handle_with(Instant(1), 0, uac, &invite, &mut out, &mut socks)
+        .expect("offer forwarded");
+    let fwd = out[..t.len].to_vec();
+    let m = Message::parse(&fwd).expect("parses");
+    let body = String::from_utf8_lossy(m.body()).replace("127.0.0.2", "127.0.0.3");
+    let ok = String::from_utf8(answer_of(&fwd)).expect("utf8").replace(
+        "Content-Length: 0\r\n\r\n",
+        &format!(
+            "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let ok = ok.into_bytes();
+    let t = p
+        .handle_with(Instant(2), 1, uas, &ok, &mut out, &mut socks)
+        .expect("answer forwarded");
+    let back_raw = out[..t.len].to_vec();
+    let back = Message::parse(&back_raw).expect("parses");
+    let relay_a: u16 = String::from_utf8_lossy(back.body())
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("m=audio ")
+                .and_then(|r| r.split(' ').next()?.parse().ok())
+        })
+        .expect("relay port");
+    let pair_a = (relay_a - 30000) / 2;
+    let rtp = [0x80u8; 172];
+    let media: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let _ = p.relay(Instant(3), 0, pair_a, false, media, &rtp);
+
+    let mut relayed = 0;
+    let allocs = count_allocs(|| {
+        for i in 0..1_000u64 {
+            // Offer and answer retransmitted, as SIP does.
+            let now = Instant(10 + i);
+            assert!(p
+                .handle_with(now, 0, uac, &invite, &mut out, &mut socks)
+                .is_some());
+            assert!(p
+                .handle_with(now, 1, uas, &ok, &mut out, &mut socks)
+                .is_some());
+        }
+        for i in 0..100_000u64 {
+            if p.relay(Instant(2000 + i / 50), 0, pair_a, false, media, &rtp)
+                .is_some()
+            {
+                relayed += 1;
+            }
+        }
+    });
+    assert_eq!(allocs, 0, "allocations in the NAT path");
+    assert_eq!(relayed, 100_000);
+}

@@ -1,0 +1,265 @@
+//! The NAT helper through the real binary: SDP rewritten for each side and
+//! RTP/RTCP relayed over loopback UDP.
+
+mod common;
+
+use common::{free_udp_port, Daemon, Ua};
+use edgesip::sip::{HeaderName, Message};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+/// A relay port range no other test in this binary uses.
+fn rtp_range(k: u16) -> (u16, u16) {
+    let base = 40000 + (std::process::id() % 200) as u16 * 100 + k * 20;
+    (base, base + 19)
+}
+
+struct Setup {
+    _d: Daemon,
+    a: SocketAddr,
+    b: SocketAddr,
+}
+
+fn start(k: u16, max_calls: &str) -> Setup {
+    let p1 = free_udp_port("127.0.0.1");
+    let p2 = free_udp_port("127.0.0.2");
+    let (lo, hi) = rtp_range(k);
+    let d = Daemon::start(&[
+        "--leg",
+        &format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
+        "--leg",
+        &format!("b=127.0.0.2:{p2}"),
+        "--nat",
+        "--rtp-ports",
+        &format!("{lo}-{hi}"),
+        "--max-calls",
+        max_calls,
+    ]);
+    Setup {
+        _d: d,
+        a: format!("127.0.0.1:{p1}").parse().unwrap(),
+        b: format!("127.0.0.2:{p2}").parse().unwrap(),
+    }
+}
+
+fn sdp(ip: &str, port: u16) -> String {
+    format!("v=0\r\no=x 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n")
+}
+
+fn invite(call_id: &str, uac: &Ua, uas: &Ua, body: &str) -> String {
+    format!(
+        "INVITE sip:bob@{} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{call_id};rport\r\nMax-Forwards: 70\r\nFrom: <sip:a@x>;tag=at\r\nTo: <sip:b@y>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        uas.addr(),
+        uac.addr(),
+        uac.addr(),
+        body.len()
+    )
+}
+
+/// The UAS's 200 with SDP, echoing what it needs from the INVITE.
+fn ok_with(inv: &Message, uas: &Ua, body: &str) -> String {
+    let mut s = "SIP/2.0 200 OK\r\n".to_string();
+    for h in inv.headers() {
+        match h.name {
+            HeaderName::Via
+            | HeaderName::RecordRoute
+            | HeaderName::From
+            | HeaderName::CallId
+            | HeaderName::CSeq => s += &String::from_utf8_lossy(h.line),
+            HeaderName::To => s += &format!("To: {};tag=bt\r\n", String::from_utf8_lossy(h.value)),
+            _ => {}
+        }
+    }
+    s + &format!(
+        "Contact: <sip:b@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        uas.addr(),
+        body.len()
+    )
+}
+
+/// `c=` address and `m=audio` port of an SDP body.
+fn media_of(body: &[u8]) -> SocketAddr {
+    let text = String::from_utf8_lossy(body);
+    let ip = text
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c=");
+    let port = text
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split(' ').next())
+        .expect("m=audio");
+    format!("{ip}:{port}").parse().unwrap()
+}
+
+fn media_sock(ip: &str) -> UdpSocket {
+    let s = UdpSocket::bind((ip, 0)).unwrap();
+    s.set_read_timeout(Some(common::scaled(2000))).unwrap();
+    s
+}
+
+fn recv_from(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+    let mut b = [0u8; 2048];
+    let (n, from) = s.recv_from(&mut b).ok()?;
+    Some((b[..n].to_vec(), from))
+}
+
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut p = vec![0x80, 0x00];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef]);
+    p.extend((0..160).map(|i| (i as u8) ^ (seq as u8)));
+    p
+}
+
+struct Call {
+    /// Where the caller sends media (the relay on leg a) and the callee.
+    to_relay_a: SocketAddr,
+    to_relay_b: SocketAddr,
+    inv_at_uas: Vec<u8>,
+}
+
+fn establish(
+    s: &Setup,
+    id: &str,
+    uac: &Ua,
+    uas: &Ua,
+    uac_media: SocketAddr,
+    uas_media: SocketAddr,
+) -> Call {
+    let inv = invite(id, uac, uas, &sdp("127.0.0.1", uac_media.port()));
+    uac.send_to(inv.as_bytes(), s.a);
+    let (got, _) = uas.recv().expect("INVITE at UAS");
+    let m = Message::parse(&got).unwrap();
+    let to_relay_b = media_of(m.body());
+    assert_eq!(
+        to_relay_b.ip().to_string(),
+        "127.0.0.2",
+        "the callee is told leg b's address"
+    );
+    uas.send_to(
+        ok_with(&m, uas, &sdp("127.0.0.3", uas_media.port())).as_bytes(),
+        s.b,
+    );
+    let (ok, _) = uac.recv().expect("200 at UAC");
+    let okm = Message::parse(&ok).unwrap();
+    assert_eq!(okm.status(), Some(200));
+    let to_relay_a = media_of(okm.body());
+    assert_eq!(
+        to_relay_a.ip().to_string(),
+        "127.0.0.1",
+        "the caller is told leg a's address"
+    );
+    Call {
+        to_relay_a,
+        to_relay_b,
+        inv_at_uas: got.clone(),
+    }
+}
+
+#[test]
+fn media_flows_both_ways_through_the_relay() {
+    let s = start(0, "4");
+    let (uac, uas) = (Ua::bind("127.0.0.1"), Ua::bind("127.0.0.3"));
+    let (am, bm) = (media_sock("127.0.0.1"), media_sock("127.0.0.3"));
+    let (am_rtcp, bm_rtcp) = (
+        UdpSocket::bind(("127.0.0.1", am.local_addr().unwrap().port() + 1)),
+        UdpSocket::bind(("127.0.0.3", bm.local_addr().unwrap().port() + 1)),
+    );
+    let c = establish(
+        &s,
+        "flow",
+        &uac,
+        &uas,
+        am.local_addr().unwrap(),
+        bm.local_addr().unwrap(),
+    );
+    for seq in 0..200u16 {
+        let p = rtp(seq);
+        am.send_to(&p, c.to_relay_a).unwrap();
+        let (got, from) = recv_from(&bm).expect("RTP at the callee");
+        assert_eq!(got, p);
+        assert_eq!(
+            from, c.to_relay_b,
+            "from the relay port advertised to the callee"
+        );
+        let q = rtp(1000 + seq);
+        bm.send_to(&q, c.to_relay_b).unwrap();
+        let (got, from) = recv_from(&am).expect("RTP at the caller");
+        assert_eq!(got, q);
+        assert_eq!(from, c.to_relay_a);
+    }
+    // RTCP on port + 1 arrives too (when the test could bind port + 1).
+    if let (Ok(ar), Ok(br)) = (am_rtcp, bm_rtcp) {
+        ar.set_read_timeout(Some(common::scaled(2000))).unwrap();
+        br.set_read_timeout(Some(common::scaled(2000))).unwrap();
+        let rtcp = [0x80u8, 200, 0, 1, 0, 0, 0, 1];
+        let relay_rtcp = SocketAddr::new(c.to_relay_a.ip(), c.to_relay_a.port() + 1);
+        ar.send_to(&rtcp, relay_rtcp).unwrap();
+        let (got, from) = recv_from(&br).expect("RTCP at the callee");
+        assert_eq!(got, rtcp);
+        assert_eq!(from.port(), c.to_relay_b.port() + 1);
+    }
+}
+
+#[test]
+fn latching_foreign_sources_and_bye() {
+    let s = start(1, "1");
+    let (uac, uas) = (Ua::bind("127.0.0.1"), Ua::bind("127.0.0.3"));
+    let bm = media_sock("127.0.0.3");
+    // The caller signals one port but sends from another (a NAT's doing).
+    let signalled: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let am = media_sock("127.0.0.1");
+    let c = establish(&s, "latch", &uac, &uas, signalled, bm.local_addr().unwrap());
+    am.send_to(&rtp(1), c.to_relay_a).unwrap();
+    assert_eq!(recv_from(&bm).expect("relayed").0, rtp(1));
+    bm.send_to(&rtp(2), c.to_relay_b).unwrap();
+    let (got, _) = recv_from(&am).expect("latched: back to where the caller sends from");
+    assert_eq!(got, rtp(2));
+
+    // A third party sending to the callee-facing relay port is not relayed.
+    let intruder = media_sock("127.0.0.9");
+    intruder.send_to(&rtp(3), c.to_relay_b).unwrap();
+    am.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(recv_from(&am).is_none(), "foreign media reached the caller");
+
+    // A second call while the only slot is taken: 503 without Retry-After.
+    let uac2 = Ua::bind("127.0.0.1");
+    uac2.send_to(
+        invite("second", &uac2, &uas, &sdp("127.0.0.1", 4000)).as_bytes(),
+        s.a,
+    );
+    let (r, _) = uac2.recv().expect("answer to the second call");
+    let text = String::from_utf8_lossy(&r).into_owned();
+    assert!(text.starts_with("SIP/2.0 503 "), "{text}");
+    assert!(!text.contains("Retry-After"));
+
+    // BYE from the callee ends the relay, and the slot is free again.
+    let m = Message::parse(&c.inv_at_uas).unwrap();
+    let routes: String = m
+        .headers()
+        .iter()
+        .filter(|h| h.name == HeaderName::RecordRoute)
+        .map(|h| format!("Route: {}\r\n", String::from_utf8_lossy(h.value)))
+        .collect();
+    let (_, contact) = m.addrs(HeaderName::Contact).next().unwrap();
+    let bye = format!(
+        "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKbye\r\nMax-Forwards: 70\r\n{routes}From: <sip:b@y>;tag=bt\r\nTo: <sip:a@x>;tag=at\r\nCall-ID: latch\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        String::from_utf8_lossy(contact.uri.raw),
+        uas.addr()
+    );
+    uas.send_to(bye.as_bytes(), s.b);
+    let (got, _) = uac.recv().expect("BYE at the caller");
+    assert!(got.starts_with(b"BYE "));
+    am.send_to(&rtp(4), c.to_relay_a).unwrap();
+    bm.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(recv_from(&bm).is_none(), "relayed after BYE");
+    uac2.send_to(
+        invite("third", &uac2, &uas, &sdp("127.0.0.1", 4000)).as_bytes(),
+        s.a,
+    );
+    let (got, _) = uas.recv().expect("a new call after BYE gets a slot");
+    assert!(got.starts_with(b"INVITE "));
+}
