@@ -7,6 +7,7 @@
 //! - [`hmac`]: keyed MD5 for tags, branches, tokens and nonces.
 //! - [`proxy`]: the sans-IO proxy core; [`daemon`]: the mio shell that owns
 //!   the sockets, the signals and the clock; [`config`]: the command line.
+//! - [`registrar`]: REGISTER handling (RFC 3261 §10.3) and lookups.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
@@ -16,6 +17,7 @@ pub mod hmac;
 pub mod key;
 pub mod proxy;
 pub mod ratelimit;
+pub mod registrar;
 pub mod relay;
 pub mod sip;
 pub mod time;

@@ -490,3 +490,139 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
     assert_eq!(allocs, 0, "allocations in the NAT path");
     assert_eq!(relayed, 100_000);
 }
+
+fn register_text(user: usize, cseq: u32, contact: bool, auth: &str) -> Vec<u8> {
+    let mut s = format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKr{user}x{cseq};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:u{user}@example.com>;tag=f{user}\r\n\
+         To: <sip:u{user}@example.com>\r\n\
+         Call-ID: reg{user}@uac\r\n\
+         CSeq: {cseq} REGISTER\r\n"
+    );
+    if contact {
+        s += &format!(
+            "Contact: <sip:u{user}@10.0.{}.{}:5060>;expires=600;+sip.instance=\"<urn:uuid:{user}>\"\r\n",
+            user / 200,
+            user % 200
+        );
+    }
+    s += auth;
+    s += "Content-Length: 0\r\n\r\n";
+    s.into_bytes()
+}
+
+fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn registrar_allocates_nothing() {
+    use edgesip::registrar::{parse_auth_file, Lookup, Registrar, RegistrarConfig};
+    use edgesip::sip::Uri;
+    use edgesip::time::Instant;
+    let cfg = RegistrarConfig {
+        domains: vec!["example.com".into()],
+        aliases: vec!["192.168.1.1".into()],
+        ..RegistrarConfig::default()
+    };
+    let mut reg = Registrar::new(cfg.clone(), b"no-alloc secret");
+    let src: std::net::SocketAddr = "192.168.1.50:5060".parse().expect("addr");
+    let mut out = vec![0u8; 65_535];
+    const USERS: usize = 100;
+    // New bindings, two refreshes, then a query without Contact.
+    let mut texts = Vec::new();
+    for cseq in 1..=4 {
+        for u in 0..USERS {
+            texts.push(register_text(u, cseq, cseq < 4, ""));
+        }
+    }
+    let uris: Vec<String> = (0..=USERS)
+        .map(|u| format!("sip:u{u}@192.168.1.1:5060"))
+        .collect();
+    // Warm-up on another user.
+    let warm = register_text(USERS + 1, 1, true, "");
+    let m = Message::parse(&warm).expect("parses");
+    assert!(reg
+        .handle_register(Instant::from_secs(1), 0, true, src, &m, b"tag", &mut out)
+        .is_some());
+
+    let mut ok = 0;
+    let mut bound = 0;
+    let allocs = count_allocs(|| {
+        for (i, t) in texts.iter().enumerate() {
+            let now = Instant::from_secs(10 + i as u64);
+            let m = Message::parse(t).expect("parses");
+            let n = reg
+                .handle_register(now, 0, true, src, &m, b"tag", &mut out)
+                .expect("ours");
+            if out[..n].starts_with(b"SIP/2.0 200 ") {
+                ok += 1;
+            }
+        }
+        let now = Instant::from_secs(500);
+        for u in &uris {
+            let uri = Uri::parse(u.as_bytes()).expect("uri");
+            if matches!(reg.lookup(now, &uri), Lookup::Bound { .. }) {
+                bound += 1;
+            }
+        }
+        let _ = reg.poll_timeout();
+        reg.handle_timeout(Instant::from_secs(5000));
+    });
+    assert_eq!(allocs, 0, "the registrar allocated {allocs} times");
+    assert_eq!(ok, texts.len());
+    assert_eq!(bound, USERS);
+    assert_eq!(reg.len(), 0, "everything expired");
+
+    // The digest path: a challenge, then authenticated REGISTERs.
+    let users = parse_auth_file("u0:secret\n").expect("auth file");
+    let mut reg = Registrar::new(
+        RegistrarConfig {
+            users: Some(users),
+            ..cfg
+        },
+        b"no-alloc secret",
+    );
+    let first = register_text(0, 1, true, "");
+    let m = Message::parse(&first).expect("parses");
+    let n = reg
+        .handle_register(Instant::from_secs(1), 0, true, src, &m, b"tag", &mut out)
+        .expect("ours");
+    let text = String::from_utf8_lossy(&out[..n]).into_owned();
+    let nonce = text.split("nonce=\"").nth(1).expect("nonce")[..24].to_string();
+    let ha1 = md5_hex("u0:example.com:secret");
+    let ha2 = md5_hex("REGISTER:sip:example.com");
+    let authed: Vec<Vec<u8>> = (2..50u32)
+        .map(|cseq| {
+            let nc = format!("{:08x}", cseq);
+            let resp = md5_hex(&format!("{ha1}:{nonce}:{nc}:cn:auth:{ha2}"));
+            let auth = format!(
+                "Authorization: Digest username=\"u0\", realm=\"example.com\", nonce=\"{nonce}\", \
+                 uri=\"sip:example.com\", response=\"{resp}\", qop=auth, nc={nc}, cnonce=\"cn\"\r\n"
+            );
+            register_text(0, cseq, cseq % 2 == 0, &auth)
+        })
+        .collect();
+    let allocs = count_allocs(|| {
+        let m = Message::parse(&first).expect("parses");
+        let n = reg
+            .handle_register(Instant::from_secs(2), 0, true, src, &m, b"tag", &mut out)
+            .expect("ours");
+        assert!(out[..n].starts_with(b"SIP/2.0 401 "));
+        for t in &authed {
+            let m = Message::parse(t).expect("parses");
+            let n = reg
+                .handle_register(Instant::from_secs(3), 0, true, src, &m, b"tag", &mut out)
+                .expect("ours");
+            assert!(out[..n].starts_with(b"SIP/2.0 200 "));
+        }
+    });
+    assert_eq!(allocs, 0, "the digest path allocated {allocs} times");
+    assert_eq!(reg.len(), 1);
+}

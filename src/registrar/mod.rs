@@ -1,0 +1,314 @@
+//! A registrar (RFC 3261 §10.3) for the domains the proxy serves.
+//!
+//! Sans-IO like the proxy: [`Registrar::handle_register`] takes `now`, the
+//! source and a parsed REGISTER and writes its answer into the caller's
+//! buffer; [`Registrar::lookup`] maps a Request-URI to the Contact to use.
+//! The binding table is allocated once in [`Registrar::new`]; REGISTER
+//! handling and lookups allocate nothing. Saving and loading the table is
+//! for the shell and may allocate.
+//!
+//! Fixed from Net::SIP's registrar (reference §9): domains match at a dot
+//! boundary, bindings are merged per Contact with Call-ID/CSeq ordering,
+//! 423 carries Min-Expires, the 200 has a To-tag and lists every binding,
+//! the newest binding wins a lookup, and the AoR key has no port.
+
+mod config;
+mod digest;
+mod domain;
+mod persist;
+mod register;
+mod reply;
+mod store;
+
+pub use config::RegistrarConfig;
+pub use digest::{parse_auth_file, AuthUser, Secret, NONCE_LIFETIME_SECS};
+pub use store::{MAX_AOR, MAX_CONTACT};
+
+use crate::ratelimit::{Limiter, Suppressed};
+use crate::sip::{Message, Scheme, Uri};
+use crate::time::Instant;
+use core::time::Duration;
+use digest::Nonces;
+use domain::Domains;
+use log::{debug, warn};
+use std::net::SocketAddr;
+use store::{Aor, Store};
+
+/// Most bindings one AoR may hold, so one user cannot fill the table and
+/// every binding fits in the 200.
+pub const MAX_PER_AOR: usize = 32;
+/// Least time between two saves of the table.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+/// Retry-After for a REGISTER that arrived out of order.
+const RETRY_AFTER_SECS: u32 = 5;
+/// Longest realm taken from a Request-URI host.
+const MAX_REALM: usize = 256;
+
+/// Where a non-REGISTER request goes, as far as the registrar knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// Not a domain of ours (with `*`: no binding for this AoR); route it
+    /// as usual.
+    NotOurs,
+    /// One of our domains, nobody registered: answer 404.
+    Unbound,
+    /// Send it to `contact` (the new Request-URI). `source` and `leg` are
+    /// where that binding's REGISTER came from, for a UA behind NAT.
+    Bound {
+        contact: &'a [u8],
+        source: SocketAddr,
+        leg: usize,
+    },
+}
+
+/// The binding table, the domains it answers for and the digest state.
+pub struct Registrar {
+    domains: Domains,
+    store: Store,
+    min_expires: u32,
+    max_expires: u32,
+    users: Option<Vec<AuthUser>>,
+    realm: Option<String>,
+    nonces: Nonces,
+    log: Limiter,
+    next_expiry: Option<Instant>,
+    /// Saving is armed by the first load or save, so a shell without a file
+    /// never sees a save deadline.
+    persist: bool,
+    dirty_since: Option<Instant>,
+    last_save: Option<Instant>,
+}
+
+fn secs(now: Instant) -> u32 {
+    u32::try_from(now.0 / 1000).unwrap_or(u32::MAX)
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Appends `s` with `%HH` escapes undone.
+fn push_unescaped(s: &[u8], out: &mut Aor) -> Option<()> {
+    let mut i = 0;
+    while i < s.len() {
+        let b = match (s[i], s.get(i + 1), s.get(i + 2)) {
+            (b'%', Some(h), Some(l)) => {
+                i += 3;
+                hex_val(*h)? << 4 | hex_val(*l)?
+            }
+            (b, _, _) => {
+                i += 1;
+                b
+            }
+        };
+        out.push(b).ok()?;
+    }
+    Some(())
+}
+
+impl Registrar {
+    /// Allocates the binding table. Repairs what
+    /// [`RegistrarConfig::validate`] would refuse, with a warning.
+    pub fn new(cfg: RegistrarConfig, secret: &[u8]) -> Self {
+        let max_expires = cfg.max_expires.max(1);
+        let min_expires = cfg.min_expires.clamp(1, max_expires);
+        let realm = cfg.realm.filter(|r| {
+            let ok = config::realm_ok(r);
+            if !ok {
+                warn!("registrar: ignoring realm {r:?}; using the Request-URI host");
+            }
+            ok
+        });
+        Registrar {
+            domains: Domains::new(&cfg.domains, &cfg.aliases),
+            store: Store::new(cfg.capacity),
+            min_expires,
+            max_expires,
+            users: cfg.users,
+            realm,
+            nonces: Nonces::new(secret),
+            log: Limiter::new(10, 20),
+            next_expiry: None,
+            persist: false,
+            dirty_since: None,
+            last_save: None,
+        }
+    }
+
+    /// Bindings in the table, counting expired ones not yet dropped (they
+    /// go at the next [`Registrar::handle_timeout`] or REGISTER).
+    pub fn len(&self) -> usize {
+        self.store.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.store.len() == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.store.capacity()
+    }
+
+    /// The AoR key: `scheme:user@host`, user unescaped, host lower case
+    /// (an alias becomes the first domain), no port, no parameters.
+    fn aor_key(&self, uri: &Uri) -> Option<Aor> {
+        let mut a = Aor::new();
+        let scheme: &[u8] = if uri.scheme == Scheme::Sips {
+            b"sips:"
+        } else {
+            b"sip:"
+        };
+        a.extend_from_slice(scheme).ok()?;
+        push_unescaped(uri.user?, &mut a)?;
+        a.push(b'@').ok()?;
+        let host = self.domains.canonical(uri.host);
+        let v6 = host.contains(&b':');
+        if v6 {
+            a.push(b'[').ok()?;
+        }
+        for b in host {
+            a.push(b.to_ascii_lowercase()).ok()?;
+        }
+        if v6 {
+            a.push(b']').ok()?;
+        }
+        Some(a)
+    }
+
+    /// Whether a warning may be logged now; floods are dropped.
+    fn may_warn(&mut self, now: Instant) -> Option<Suppressed> {
+        self.log.report(now).map(Suppressed)
+    }
+
+    /// A REGISTER: `None` if it is not for our domains (the proxy forwards
+    /// it); `Some(len)`: the response is in `out[..len]`, to be sent to
+    /// `src` through `leg`. `Some(0)` means `out` was too small for any
+    /// answer. `to_tag` is the stateless To-tag the proxy uses.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle_register(
+        &mut self,
+        now: Instant,
+        leg: usize,
+        leg_trusted: bool,
+        src: SocketAddr,
+        m: &Message,
+        to_tag: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
+        if !m.is_method(b"REGISTER") {
+            return None;
+        }
+        let ruri = m.request_uri().filter(Uri::is_sip)?;
+        if !self.domains.accepts(ruri.host) {
+            return None;
+        }
+        // Expired bindings go first: they must not count or match.
+        self.store.expire(now);
+        // The configured realm, else the Request-URI host in lower case.
+        let mut realm_buf = [0u8; MAX_REALM];
+        let from: &[u8] = self.realm.as_deref().map_or(ruri.host, str::as_bytes);
+        let n = from.len().min(MAX_REALM);
+        for (d, s) in realm_buf.iter_mut().zip(from) {
+            *d = if self.realm.is_some() {
+                *s
+            } else {
+                s.to_ascii_lowercase()
+            };
+        }
+        let realm = &realm_buf[..n];
+        let answer = self.register(now, leg, leg_trusted, src, m, realm);
+        self.next_expiry = self.store.next_expiry();
+        let tag = (!to_tag.is_empty()).then_some(to_tag);
+        Some(self.write_answer(now, answer, realm, m, tag, src, out))
+    }
+
+    /// The binding a request for `ruri` should go to: the most recently
+    /// refreshed one of its AoR.
+    pub fn lookup(&self, now: Instant, ruri: &Uri) -> Lookup<'_> {
+        if !ruri.is_sip() || ruri.user.is_none() {
+            return Lookup::NotOurs;
+        }
+        let claims = self.domains.claims(ruri.host);
+        if !claims && !self.domains.any {
+            return Lookup::NotOurs;
+        }
+        let unbound = if claims {
+            Lookup::Unbound
+        } else {
+            // With `*`, only AoRs someone registered are ours: calls to
+            // other domains (providers) still go out.
+            Lookup::NotOurs
+        };
+        let Some(aor) = self.aor_key(ruri) else {
+            return unbound;
+        };
+        let best = self
+            .store
+            .of_aor(&aor, now)
+            .map(|(_, b)| b)
+            .max_by_key(|b| b.refreshed);
+        match best {
+            Some(b) => Lookup::Bound {
+                contact: b.uri(),
+                source: b.source,
+                leg: b.leg,
+            },
+            None => unbound,
+        }
+    }
+
+    /// The next binding expiry or save deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let save = self
+            .dirty_since
+            .filter(|_| self.persist)
+            .map(|d| self.last_save.map_or(d, |t| d.max(t + SAVE_INTERVAL)));
+        match (self.next_expiry, save) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Drops expired bindings; spurious calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.store.expire(now) > 0 {
+            debug!("registrar: bindings expired");
+        }
+        self.next_expiry = self.store.next_expiry();
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_aor_key() {
+        let cfg = RegistrarConfig {
+            domains: vec!["Example.com".into()],
+            aliases: vec!["192.0.2.1".into(), "2001:db8::1".into()],
+            ..RegistrarConfig::default()
+        };
+        let r = Registrar::new(cfg, b"k");
+        let key = |u: &[u8]| r.aor_key(&Uri::parse(u).unwrap()).map(|a| a.to_vec());
+        assert_eq!(
+            key(b"sip:%61lice@EXAMPLE.com:5070;transport=udp"),
+            Some(b"sip:alice@example.com".to_vec())
+        );
+        assert_eq!(
+            key(b"sip:Alice@192.0.2.1"),
+            Some(b"sip:Alice@example.com".to_vec())
+        );
+        assert_eq!(
+            key(b"sip:bob@[2001:db8::1]"),
+            Some(b"sip:bob@example.com".to_vec())
+        );
+        assert_eq!(
+            key(b"sips:bob@[2001:db8::2]"),
+            Some(b"sips:bob@[2001:db8::2]".to_vec())
+        );
+        assert_eq!(key(b"sip:example.com"), None);
+        let long = format!("sip:{}@example.com", "u".repeat(MAX_AOR));
+        assert_eq!(key(long.as_bytes()), None);
+    }
+}
