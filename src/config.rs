@@ -19,6 +19,8 @@ Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH]
                [--force-rewrite] [--nat-contacts | --no-nat-contacts]
                [--nat] [--rtp-ports LO-HI] [--max-calls N]
                [--media-timeout SECS] [--hold-timeout SECS]
+               [--registrar DOMAIN]... [--reg-max N] [--reg-expires MIN-MAX]
+               [--reg-file PATH] [--auth-file PATH] [--auth-realm REALM]
                [--help] [--version]
 
 A small stateless SIP proxy for routers.
@@ -40,6 +42,12 @@ Options:
   --max-calls N      calls the relay holds at once, forks included (default 64)
   --media-timeout S  end a relayed call after S seconds without media (120)
   --hold-timeout S   the same for calls on hold both ways (7200)
+  --registrar DOMAIN answer REGISTER for DOMAIN (repeatable; * = any)
+  --reg-max N        bindings the registrar holds (default 256)
+  --reg-expires A-B  accepted expiry range in seconds (default 60-3600)
+  --reg-file PATH    keep bindings across restarts (put it on tmpfs)
+  --auth-file PATH   digest users, lines user:password or user:realm:HA1
+  --auth-realm REALM digest realm (default: the REGISTER's domain)
   --help             print this help and exit
   --version          print the version and exit
 
@@ -147,6 +155,10 @@ pub struct Config {
     pub key_file: Option<std::path::PathBuf>,
     /// The NAT helper (`--nat`), with its relay settings.
     pub nat: Option<crate::relay::RelayConfig>,
+    /// The registrar (`--registrar`), with its `--reg-*`/`--auth-*` settings.
+    pub registrar: Option<crate::registrar::RegistrarConfig>,
+    /// `--reg-file`: where bindings persist across restarts.
+    pub reg_file: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -159,6 +171,8 @@ impl Config {
             nat_contacts: true,
             key_file: None,
             nat: None,
+            registrar: None,
+            reg_file: None,
         }
     }
 }
@@ -194,6 +208,7 @@ impl Default for Config {
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // made once, at start-up
 pub enum Command {
     Run(Config),
     Help,
@@ -207,6 +222,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     let mut cfg = Config::with_legs(Vec::new());
     let mut nat = false;
     let mut relay = default_relay();
+    let mut reg = crate::registrar::RegistrarConfig::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (opt, inline) = match arg.split_once('=') {
@@ -227,6 +243,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             "--nat" => nat = true,
             "--nat-contacts" => cfg.nat_contacts = true,
             "--no-nat-contacts" => cfg.nat_contacts = false,
+            "--registrar" | "--reg-max" | "--reg-expires" | "--reg-file" | "--auth-file"
+            | "--auth-realm" => {
+                let value = match inline {
+                    Some(v) => v.to_string(),
+                    None => match args.next() {
+                        Some(v) if !v.starts_with("--") => v,
+                        _ => return Err(format!("{opt} needs a value; try --help")),
+                    },
+                };
+                registrar_opt(&mut reg, &mut cfg, opt, &value)?;
+            }
             "--rtp-ports" | "--max-calls" | "--media-timeout" | "--hold-timeout" => {
                 let value = match inline {
                     Some(v) => v.to_string(),
@@ -285,6 +312,12 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     if nat {
         cfg.nat = Some(relay);
     }
+    if !reg.domains.is_empty() {
+        reg.validate()?;
+        cfg.registrar = Some(reg);
+    } else if reg.users.is_some() || cfg.reg_file.is_some() {
+        return Err("--auth-file and --reg-file need --registrar DOMAIN".into());
+    }
     Ok(Command::Run(cfg))
 }
 
@@ -298,6 +331,49 @@ pub fn default_relay() -> crate::relay::RelayConfig {
         media_timeout: std::time::Duration::from_secs(120),
         hold_timeout: std::time::Duration::from_secs(7200),
     }
+}
+
+fn registrar_opt(
+    r: &mut crate::registrar::RegistrarConfig,
+    cfg: &mut Config,
+    opt: &str,
+    v: &str,
+) -> Result<(), String> {
+    match opt {
+        "--registrar" => {
+            let d = v.trim().trim_end_matches('.').to_ascii_lowercase();
+            let ok = d == "*"
+                || (!d.is_empty()
+                    && d.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
+            if !ok {
+                return Err(format!("--registrar {v:?}: expected a domain name or *"));
+            }
+            r.domains.push(d);
+        }
+        "--reg-max" => {
+            r.capacity = v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| format!("--reg-max {v:?}: expected 1 to 100000"))?;
+        }
+        "--reg-expires" => {
+            let (lo, hi) = crate::registrar::RegistrarConfig::parse_expires(v)
+                .map_err(|e| format!("--reg-expires: {e}"))?;
+            r.min_expires = lo;
+            r.max_expires = hi;
+        }
+        "--reg-file" => cfg.reg_file = Some(v.into()),
+        "--auth-file" => {
+            let text = std::fs::read_to_string(v).map_err(|e| format!("--auth-file {v:?}: {e}"))?;
+            let users = crate::registrar::parse_auth_file(&text)
+                .map_err(|e| format!("--auth-file {v:?}: {e}"))?;
+            r.users = Some(users);
+        }
+        _ => r.realm = Some(v.to_string()),
+    }
+    Ok(())
 }
 
 fn relay_opt(r: &mut crate::relay::RelayConfig, opt: &str, v: &str) -> Result<(), String> {

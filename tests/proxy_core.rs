@@ -677,3 +677,93 @@ fn tokens_survive_a_restart_with_the_same_secret_and_legs() {
         "SIP/2.0 404 Not Found"
     );
 }
+
+fn registrar_proxy() -> Proxy {
+    proxy_cfg(
+        vec![
+            leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
+            leg("b", "127.0.0.2:5060", &[]),
+        ],
+        |c| {
+            c.registrar = Some(edgesip::registrar::RegistrarConfig {
+                domains: vec!["example.com".into()],
+                ..Default::default()
+            })
+        },
+    )
+}
+
+fn register(from_ip: &str, contact: &str, cseq: u32) -> String {
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 10.0.0.7:5090;branch=z9hG4bKr{cseq};rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.com>;tag=r\r\n\
+To: <sip:alice@example.com>\r\n\
+Call-ID: reg@{from_ip}\r\n\
+CSeq: {cseq} REGISTER\r\n\
+Contact: <{contact}>\r\n\
+Expires: 600\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn registrar_answers_register_and_routes_to_the_binding() {
+    let mut p = registrar_proxy();
+    let phone = "127.0.0.1:40123";
+    let o = send(
+        &mut p,
+        0,
+        phone,
+        &register("x", "sip:alice@10.0.0.7:5090", 1),
+    )
+    .unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 200 OK");
+    assert_eq!(o.t.dst, phone.parse().unwrap());
+    assert!(o.msg().to().unwrap().tag().is_some());
+    assert_eq!(
+        o.headers("Contact"),
+        vec!["<sip:alice@10.0.0.7:5090>;expires=600"]
+    );
+
+    // A call to the AoR from the WAN side reaches the phone where it
+    // registered from (it is behind NAT), with the Contact as Request-URI.
+    let inv = invite("").replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:alice@example.com",
+    );
+    let o = send(&mut p, 1, "127.0.0.9:5060", &inv).unwrap();
+    assert_eq!(o.first_line(), "INVITE sip:alice@10.0.0.7:5090 SIP/2.0");
+    assert_eq!(o.t.dst, phone.parse().unwrap());
+    assert_eq!(o.t.leg, 0);
+
+    // Unbound users of our domain: 404.
+    let inv = invite("").replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:carol@example.com",
+    );
+    assert_eq!(
+        send(&mut p, 1, "127.0.0.9:5060", &inv)
+            .unwrap()
+            .first_line(),
+        "SIP/2.0 404 Not Found"
+    );
+
+    // From a public leg without --auth-file: 403. Loopback sources count
+    // as local, so this one is a documentation address (no packet is sent).
+    let o = send(
+        &mut p,
+        1,
+        "192.0.2.9:5060",
+        &register("y", "sip:mallory@192.0.2.9", 1),
+    )
+    .unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
+
+    // Another domain is not ours: the REGISTER is forwarded.
+    let other = register("z", "sip:alice@127.0.0.1:40123", 1)
+        .replace("REGISTER sip:example.com", "REGISTER sip:127.0.0.3:5072");
+    let o = send(&mut p, 0, phone, &other).unwrap();
+    assert!(o.first_line().starts_with("REGISTER sip:127.0.0.3:5072"));
+}

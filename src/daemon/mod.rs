@@ -167,6 +167,22 @@ trait Core {
     }
     fn poll_timeout(&self) -> Option<Instant>;
     fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets);
+    /// Loads (`Load`) or saves registrar bindings; saves only when due
+    /// unless `Final`.
+    fn persist(&mut self, _now: Instant, _path: &std::path::Path, _when: Persist) {}
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    Load,
+    IfDue,
+    Final,
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Core for Proxy {
@@ -197,6 +213,23 @@ impl Core for Proxy {
     }
     fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
         Proxy::handle_timeout(self, now, sockets)
+    }
+    fn persist(&mut self, now: Instant, path: &std::path::Path, when: Persist) {
+        let Some(r) = self.registrar_mut() else {
+            return;
+        };
+        match when {
+            Persist::Load => {
+                let n = r.load_file(now, unix_secs(), path);
+                info!("registrar: {n} bindings loaded from {}", path.display());
+            }
+            Persist::IfDue if !r.save_due(now) => {}
+            _ => {
+                if let Err(e) = r.save_file(now, unix_secs(), path) {
+                    warn!("registrar: cannot save {}: {e}", path.display());
+                }
+            }
+        }
     }
 }
 
@@ -289,6 +322,9 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
     let mut events = Events::with_capacity(EVENTS);
     let start = std::time::Instant::now();
     let mut now = Instant::from_millis(0);
+    if let Some(path) = &cfg.reg_file {
+        core.persist(now, path, Persist::Load);
+    }
     loop {
         // A leg left with data must be served again without waiting: mio is
         // edge-triggered and will not report it a second time.
@@ -308,6 +344,9 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
                 SIGNAL_TOKEN => {
                     if let Some(sig) = signals.read_stop() {
                         info!("got {sig}, stopping");
+                        if let Some(path) = &cfg.reg_file {
+                            core.persist(now, path, Persist::Final);
+                        }
                         return Ok(());
                     }
                 }
@@ -322,6 +361,9 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
             }
         }
         shell.turn(core, now);
+        if let Some(path) = &cfg.reg_file {
+            core.persist(now, path, Persist::IfDue);
+        }
     }
 }
 

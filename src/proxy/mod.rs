@@ -17,6 +17,7 @@ pub use leg::Leg;
 use crate::config::{Config, MAX_LEGS};
 use crate::hmac::HmacKey;
 use crate::ratelimit::{Limiter, SourceLimiter, Suppressed};
+use crate::registrar::{Lookup, Registrar};
 use crate::relay::{Dialog, Relay, RelayError, RelaySockets, RelayTx};
 use crate::sip::sdp::{find_sdp, Sdp};
 use crate::sip::{
@@ -98,6 +99,7 @@ pub struct Proxy {
     tokens: Tokens,
     token_failures: SourceLimiter,
     relay: Option<Relay>,
+    registrar: Option<Registrar>,
 }
 
 /// Where a request goes and what changes on the way.
@@ -136,7 +138,17 @@ impl Proxy {
             }
             None => None,
         };
+        let registrar = cfg.registrar.as_ref().map(|rc| {
+            let mut rc = rc.clone();
+            // The legs' addresses and names mean "this registrar" too.
+            for l in &legs {
+                rc.aliases.push(l.adv_host.to_string());
+                rc.aliases.push(l.addr.ip().to_string());
+            }
+            Registrar::new(rc, &crate::hmac::hmac_md5(secret, &[b"edgesip registrar"]))
+        });
         Ok(Proxy {
+            registrar,
             relay,
             legs,
             tokens,
@@ -159,13 +171,26 @@ impl Proxy {
 
     /// When the core next needs [`Proxy::handle_timeout`]; `None`: never.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.relay.as_ref().and_then(Relay::poll_timeout)
+        let relay = self.relay.as_ref().and_then(Relay::poll_timeout);
+        let reg = self.registrar.as_ref().and_then(Registrar::poll_timeout);
+        match (relay, reg) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
         if let Some(r) = self.relay.as_mut() {
             r.handle_timeout(now, sockets);
         }
+        if let Some(r) = self.registrar.as_mut() {
+            r.handle_timeout(now);
+        }
+    }
+
+    /// The registrar, for the shell's persistence.
+    pub fn registrar_mut(&mut self) -> Option<&mut Registrar> {
+        self.registrar.as_mut()
     }
 
     pub fn relay_table(&self) -> Option<&Relay> {
@@ -312,6 +337,21 @@ impl Proxy {
             self.stats.rate_limited += 1;
             return None;
         }
+        // The registrar comes first in the chain: a REGISTER for its
+        // domains ends here.
+        if m.is_method(b"REGISTER") {
+            if let Some(r) = self.registrar.as_mut() {
+                let tag = stateless_to_tag(&self.tag_key, m);
+                let trusted = self.legs[leg].trusted;
+                if let Some(len) = r.handle_register(now, leg, trusted, src, m, &tag, out) {
+                    if len == 0 {
+                        return None;
+                    }
+                    self.stats.replies_sent += 1;
+                    return Some(Transmit { leg, dst: src, len });
+                }
+            }
+        }
         match self.route_request(now, leg, src, m, out, sockets) {
             Ok(t) => {
                 self.stats.requests_forwarded += 1;
@@ -456,6 +496,33 @@ impl Proxy {
                 .and_then(Uri::parse)
                 .ok_or(Refuse::Reply(404, "Not Found"))?;
         }
+        // A request outside a dialog for a registered user goes to its
+        // binding, at the address it registered from.
+        let mut via_binding: Option<(SocketAddr, usize)> = None;
+        let out_of_dialog = via_token.is_none()
+            && next_route.is_none()
+            && popped.is_empty()
+            && strict.is_none()
+            && m.to().and_then(|t| t.tag()).is_none();
+        if let (true, Some(reg)) = (out_of_dialog, self.registrar.as_ref()) {
+            match reg.lookup(now, &new_ruri) {
+                Lookup::Bound {
+                    contact,
+                    source,
+                    leg,
+                } if contact.len() <= uri_buf.len() => {
+                    uri_buf[..contact.len()].copy_from_slice(contact);
+                    via_binding = Some((source, leg));
+                    let n = contact.len();
+                    ruri_text = Some(&uri_buf[..n]);
+                    new_ruri = Uri::parse(&uri_buf[..n]).ok_or(Refuse::Reply(404, "Not Found"))?;
+                }
+                Lookup::Bound { .. } | Lookup::Unbound => {
+                    return Err(Refuse::Reply(404, "Not Found"));
+                }
+                Lookup::NotOurs => {}
+            }
+        }
         let target = next_route.unwrap_or(new_ruri);
 
         if target.scheme != Scheme::Sip {
@@ -468,7 +535,10 @@ impl Proxy {
             return Err(Refuse::Reply(503, "Service Unavailable"));
         }
         let host = target.param_value(b"maddr").unwrap_or(target.host);
-        let dst = match via_token.and_then(|(_, nat)| nat) {
+        let observed = via_token
+            .and_then(|(_, nat)| nat)
+            .or(via_binding.map(|(src, _)| src));
+        let dst = match observed {
             // The source we saw the contact's owner send from (it is
             // behind NAT; its own Contact is not reachable).
             Some(nat) => nat,
@@ -482,6 +552,7 @@ impl Proxy {
         };
 
         if via_token.is_none()
+            && via_binding.is_none()
             && self
                 .legs
                 .iter()
@@ -506,7 +577,8 @@ impl Proxy {
             return Err(Refuse::Reply(482, "Loop Detected"));
         }
 
-        let out_leg = match (via_token, fixed_out) {
+        let bound_leg = via_binding.map(|(_, l)| l).filter(|l| *l < self.legs.len());
+        let out_leg = match (via_token, bound_leg.or(fixed_out)) {
             (Some((leg, _)), _) => leg,
             (None, Some(l)) => l,
             (None, None) => leg::choose(&self.legs, dst.ip(), in_leg)
@@ -518,7 +590,10 @@ impl Proxy {
         // Nothing from a public leg reaches anyone unless it is in a dialog
         // we record-routed or a token we minted, and never public to public.
         if !self.legs[in_leg].trusted {
-            let known = !popped.is_empty() || strict.is_some() || via_token.is_some();
+            let known = !popped.is_empty()
+                || strict.is_some()
+                || via_token.is_some()
+                || via_binding.is_some();
             if !known || !self.legs[out_leg].trusted {
                 return Err(Refuse::Reply(403, "Forbidden"));
             }
