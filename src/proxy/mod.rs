@@ -496,14 +496,13 @@ impl Proxy {
                 .and_then(Uri::parse)
                 .ok_or(Refuse::Reply(404, "Not Found"))?;
         }
-        // A request outside a dialog for a registered user goes to its
-        // binding, at the address it registered from.
+        // A request for a registered user goes to its binding, at the
+        // address it registered from. In-dialog requests (our Route, a
+        // token) are not rewritten; a To-tag alone does not make one, as
+        // some UAs send ACK and BYE to the AoR.
         let mut via_binding: Option<(SocketAddr, usize)> = None;
-        let out_of_dialog = via_token.is_none()
-            && next_route.is_none()
-            && popped.is_empty()
-            && strict.is_none()
-            && m.to().and_then(|t| t.tag()).is_none();
+        let out_of_dialog =
+            via_token.is_none() && next_route.is_none() && popped.is_empty() && strict.is_none();
         if let (true, Some(reg)) = (out_of_dialog, self.registrar.as_ref()) {
             match reg.lookup(now, &new_ruri) {
                 Lookup::Bound {
@@ -518,6 +517,10 @@ impl Proxy {
                     new_ruri = Uri::parse(&uri_buf[..n]).ok_or(Refuse::Reply(404, "Not Found"))?;
                 }
                 Lookup::Bound { .. } | Lookup::Unbound => {
+                    debug!(
+                        "{src}: no binding for {}",
+                        String::from_utf8_lossy(new_ruri.raw)
+                    );
                     return Err(Refuse::Reply(404, "Not Found"));
                 }
                 Lookup::NotOurs => {}
