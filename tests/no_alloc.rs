@@ -626,3 +626,171 @@ fn registrar_allocates_nothing() {
     assert_eq!(allocs, 0, "the digest path allocated {allocs} times");
     assert_eq!(reg.len(), 1);
 }
+
+/// One SIP domain's records for the resolver test: NAPTR → SRV → A, each
+/// owned by a pointer to the question (offset 12).
+struct DnsChain {
+    host: String,
+    naptr: Vec<u8>,
+    srv: Vec<u8>,
+    a: Vec<u8>,
+}
+
+fn dns_wire_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.split('.') {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+fn dns_record(rtype: u16, ttl: u32, rdata: &[u8]) -> Vec<u8> {
+    let mut r = vec![0xC0, 0x0C];
+    r.extend_from_slice(&rtype.to_be_bytes());
+    r.extend_from_slice(&1u16.to_be_bytes());
+    r.extend_from_slice(&ttl.to_be_bytes());
+    r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    r.extend_from_slice(rdata);
+    r
+}
+
+fn dns_chain(i: usize) -> DnsChain {
+    let host = format!("d{i}.example.test");
+    let mut naptr = vec![0, 10, 0, 50, 1, b's', 7];
+    naptr.extend_from_slice(b"SIP+D2U");
+    naptr.push(0);
+    naptr.extend(dns_wire_name(&format!("_sip._udp.{host}")));
+    let mut srv = vec![0, 0, 0, 0, 0x13, 0xCE];
+    srv.extend(dns_wire_name(&format!("pbx.{host}")));
+    DnsChain {
+        naptr: dns_record(35, 3600, &naptr),
+        srv: dns_record(33, 600, &srv),
+        a: dns_record(1, 300, &[192, 0, 2, i as u8]),
+        host,
+    }
+}
+
+/// Answers `query` from `chain` like a server would, in a stack buffer.
+fn dns_serve(
+    r: &mut edgesip::dns::Resolver,
+    now: edgesip::time::Instant,
+    query: &[u8],
+    sock: usize,
+    chain: &DnsChain,
+) {
+    // The question ends where the 11-byte OPT record starts.
+    let qend = query.len() - 11;
+    let record: &[u8] = match u16::from_be_bytes([query[qend - 4], query[qend - 3]]) {
+        35 => &chain.naptr,
+        33 => &chain.srv,
+        _ => &chain.a,
+    };
+    let mut pkt = [0u8; 1024];
+    pkt[..qend].copy_from_slice(&query[..qend]);
+    pkt[2..4].copy_from_slice(&[0x81, 0x80]);
+    pkt[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
+    pkt[qend..qend + record.len()].copy_from_slice(record);
+    let server = "192.0.2.53:53".parse().expect("addr");
+    r.handle_answer(now, sock, server, &pkt[..qend + record.len()]);
+}
+
+#[test]
+fn resolver_allocates_nothing() {
+    use edgesip::dns::{Failure, Lookup, Resolver, ResolverConfig};
+    use edgesip::time::Instant;
+    let cfg = ResolverConfig {
+        server: "192.0.2.53:53".parse().expect("addr"),
+        cache: 8,
+        pending: 8,
+        sockets: 8,
+        hosts: vec![("pbx.lan".into(), "192.0.2.1".parse().expect("ip"))],
+    };
+    let mut r = Resolver::new(cfg, 0x5EED);
+    let chains: Vec<DnsChain> = (0..20).map(dns_chain).collect();
+    let mut query = [0u8; 512];
+
+    // A whole resolution: answers everything the resolver asks.
+    let full = |r: &mut Resolver, query: &mut [u8; 512], now: Instant, c: &DnsChain| {
+        let first = r.resolve(now, c.host.as_bytes(), None, 7, true, false);
+        while let Some((sock, _, len)) = r.poll_query(query) {
+            dns_serve(r, now, &query[..len], sock, c);
+        }
+        let done = r.poll_done();
+        assert!(r.poll_done().is_none());
+        (first, done)
+    };
+    let warm = full(&mut r, &mut query, Instant(0), &chains[0]);
+    assert!(matches!(warm.1, Some((_, Lookup::Ready(_)))));
+
+    let mut results = [(Lookup::Failed(Failure::NxDomain), None); 10];
+    let mut hits = [Lookup::Failed(Failure::NxDomain); 10];
+    let mut timeouts = [None; 10];
+    let mut expired = [None; 10];
+    let allocs = count_allocs(|| {
+        for round in 0..10u64 {
+            // 1,000 s on: the last round's A and SRV answers have expired,
+            // its NAPTRs not.
+            let now = Instant((1 + round) * 1_000_000);
+            let i = round as usize;
+            let c = &chains[i];
+            // NAPTR → SRV → A with answers (an 8-entry cache, 5 new entries
+            // a round: evictions too), then the same from the cache, and a
+            // hosts hit.
+            results[i] = full(&mut r, &mut query, now, c);
+            hits[i] = r.resolve(now, c.host.as_bytes(), None, 9, true, false);
+            assert!(matches!(
+                r.resolve(now, b"pbx.lan", Some(5080), 0, true, false),
+                Lookup::Ready(_)
+            ));
+
+            // A silent server: one retransmission, then the query fails.
+            let _ = r.resolve(now, b"silent.example.test", Some(5060), 0, true, false);
+            while r.poll_query(&mut query).is_some() {}
+            r.handle_timeout(now + std::time::Duration::from_secs(2));
+            while r.poll_query(&mut query).is_some() {}
+            r.handle_timeout(now + std::time::Duration::from_secs(4));
+            timeouts[i] = r.poll_done();
+
+            // A slow server: each answer just before its retry would be
+            // given up, until the 10 s deadline ends the resolution.
+            let start = now + std::time::Duration::from_secs(100);
+            let c = &chains[10 + i];
+            let _ = r.resolve(start, c.host.as_bytes(), None, 1, true, false);
+            let mut at = start;
+            for _ in 0..3 {
+                while r.poll_query(&mut query).is_some() {}
+                at = at + std::time::Duration::from_millis(2_000);
+                r.handle_timeout(at);
+                let Some((sock, _, len)) = r.poll_query(&mut query) else {
+                    break;
+                };
+                at = at + std::time::Duration::from_millis(1_900);
+                if at < start + std::time::Duration::from_secs(10) {
+                    dns_serve(&mut r, at, &query[..len], sock, c);
+                }
+            }
+            r.handle_timeout(start + std::time::Duration::from_secs(10));
+            expired[i] = r.poll_done();
+        }
+    });
+    assert_eq!(allocs, 0, "allocations in the resolver");
+    for i in 0..10 {
+        let want = Lookup::Ready(std::net::SocketAddr::from(([192, 0, 2, i as u8], 5070)));
+        assert!(
+            matches!(results[i].0, Lookup::Pending(_)),
+            "{:?}",
+            results[i]
+        );
+        assert_eq!(results[i].1.map(|d| d.1), Some(want), "round {i}");
+        assert_eq!(hits[i], want);
+        let unavailable = Some(Lookup::Failed(Failure::Unavailable));
+        assert_eq!(timeouts[i].map(|d| d.1), unavailable, "round {i}");
+        assert_eq!(expired[i].map(|d| d.1), unavailable, "round {i}");
+    }
+    let s = r.stats();
+    assert_eq!(s.timeouts, 10);
+    assert_eq!(s.expired, 10);
+    assert!(s.evictions > 0);
+}

@@ -3,15 +3,18 @@
 //! Nothing on the per-packet path allocates: queries are written into a
 //! caller's slice, answers are read as a view over the received datagram and
 //! names are decompressed into a fixed [`Name`]. Only [`conf`] (start-up
-//! file parsing) allocates.
+//! file parsing) and [`Resolver::new`] allocate.
 //!
 //! - [`wire`]: [`build_query`] and the typed record decoder.
 //! - [`response`]: [`Response`], a checked view over one answer datagram.
 //! - [`select`]: deterministic SRV and NAPTR choice.
 //! - [`conf`]: `/etc/resolv.conf` and `/etc/hosts`.
+//! - [`resolver`]: [`Resolver`], RFC 3263 NAPTR → SRV → A/AAAA with a
+//!   fixed-size cache, over the pieces above.
 
 pub mod conf;
 pub mod name;
+pub mod resolver;
 pub mod response;
 pub mod select;
 pub mod wire;
@@ -19,6 +22,7 @@ pub mod wire;
 use core::fmt;
 
 pub use name::Name;
+pub use resolver::{Failure, Lookup, Resolver, ResolverConfig, ResolverStats, Ticket};
 pub use response::{Negative, Rcode, Records, Response};
 pub use select::{naptr_usable, order_naptr, select_srv, SrvChoice, SERVICE_SIP_D2U};
 pub use wire::{build_query, response_id, Naptr, RData, Record, Soa, Srv};
