@@ -21,6 +21,8 @@ Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH]
                [--media-timeout SECS] [--hold-timeout SECS]
                [--registrar DOMAIN]... [--reg-max N] [--reg-expires MIN-MAX]
                [--reg-file PATH] [--auth-file PATH] [--auth-realm REALM]
+               [--route DOMAIN=HOST[:PORT]]... [--upstream URI]
+               [--dns IP[:PORT]] [--dns-cache N]
                [--help] [--version]
 
 A small stateless SIP proxy for routers.
@@ -42,6 +44,11 @@ Options:
   --max-calls N      calls the relay holds at once, forks included (default 64)
   --media-timeout S  end a relayed call after S seconds without media (120)
   --hold-timeout S   the same for calls on hold both ways (7200)
+  --route D=HOST[:P] send requests for domain D (exact, *.parent, or *)
+                     to HOST[:P] (repeatable)
+  --upstream URI     outbound proxy for requests routed by Request-URI
+  --dns IP[:PORT]    DNS server (default: first nameserver in /etc/resolv.conf)
+  --dns-cache N      DNS cache entries (default 128)
   --registrar DOMAIN answer REGISTER for DOMAIN (repeatable; * = any)
   --reg-max N        bindings the registrar holds (default 256)
   --reg-expires A-B  accepted expiry range in seconds (default 60-3600)
@@ -159,6 +166,22 @@ pub struct Config {
     pub registrar: Option<crate::registrar::RegistrarConfig>,
     /// `--reg-file`: where bindings persist across restarts.
     pub reg_file: Option<std::path::PathBuf>,
+    /// `--route DOMAIN=HOST[:PORT]`, in the order given.
+    pub routes: Vec<Route>,
+    /// `--upstream URI`: the outbound proxy, as host and port.
+    pub upstream: Option<(String, Option<u16>)>,
+    /// The resolver: `--dns` (default: /etc/resolv.conf), `--dns-cache`,
+    /// /etc/hosts. `None` in hand-built configs: host names get 503.
+    pub dns: Option<crate::dns::ResolverConfig>,
+}
+
+/// A static route: requests for `domain` (`example.com`, `*.example.com` or
+/// `*`) go to `host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub domain: String,
+    pub host: String,
+    pub port: Option<u16>,
 }
 
 impl Config {
@@ -173,6 +196,9 @@ impl Config {
             nat: None,
             registrar: None,
             reg_file: None,
+            routes: Vec::new(),
+            upstream: None,
+            dns: None,
         }
     }
 }
@@ -223,6 +249,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     let mut nat = false;
     let mut relay = default_relay();
     let mut reg = crate::registrar::RegistrarConfig::default();
+    let mut dns_server: Option<SocketAddr> = None;
+    let mut dns_cache = 128;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (opt, inline) = match arg.split_once('=') {
@@ -243,6 +271,27 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             "--nat" => nat = true,
             "--nat-contacts" => cfg.nat_contacts = true,
             "--no-nat-contacts" => cfg.nat_contacts = false,
+            "--route" | "--upstream" | "--dns" | "--dns-cache" => {
+                let value = match inline {
+                    Some(v) => v.to_string(),
+                    None => match args.next() {
+                        Some(v) if !v.starts_with("--") => v,
+                        _ => return Err(format!("{opt} needs a value; try --help")),
+                    },
+                };
+                match opt {
+                    "--route" => cfg.routes.push(parse_route(&value)?),
+                    "--upstream" => cfg.upstream = Some(parse_upstream(&value)?),
+                    "--dns" => dns_server = Some(parse_dns(&value)?),
+                    _ => {
+                        dns_cache = value
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|n| (4..=65_536).contains(n))
+                            .ok_or_else(|| format!("--dns-cache {value:?}: expected 4 to 65536"))?
+                    }
+                }
+            }
             "--registrar" | "--reg-max" | "--reg-expires" | "--reg-file" | "--auth-file"
             | "--auth-realm" => {
                 let value = match inline {
@@ -312,6 +361,26 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
     if nat {
         cfg.nat = Some(relay);
     }
+    let server = match dns_server {
+        Some(s) => s,
+        None => {
+            let text = std::fs::read_to_string("/etc/resolv.conf")
+                .map_err(|e| format!("cannot read /etc/resolv.conf ({e}); give --dns IP"))?;
+            crate::dns::conf::parse_resolv_conf(&text)
+                .ok_or("no usable nameserver in /etc/resolv.conf; give --dns IP")?
+        }
+    };
+    // /etc/hosts is optional; names it lists need no query.
+    let hosts = std::fs::read_to_string("/etc/hosts")
+        .map(|t| crate::dns::conf::parse_hosts(&t))
+        .unwrap_or_default();
+    cfg.dns = Some(crate::dns::ResolverConfig {
+        server,
+        cache: dns_cache,
+        pending: PENDING_LOOKUPS,
+        sockets: crate::dns::resolver::MIN_SOCKETS,
+        hosts,
+    });
     if !reg.domains.is_empty() {
         reg.validate()?;
         cfg.registrar = Some(reg);
@@ -331,6 +400,77 @@ pub fn default_relay() -> crate::relay::RelayConfig {
         media_timeout: std::time::Duration::from_secs(120),
         hold_timeout: std::time::Duration::from_secs(7200),
     }
+}
+
+/// Lookups (and parked requests) waiting for DNS at once.
+pub const PENDING_LOOKUPS: usize = 128;
+
+fn parse_host_port(s: &str, what: &str) -> Result<(String, Option<u16>), String> {
+    let bad = || format!("{what} {s:?}: expected HOST[:PORT]");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(bad)?;
+        h.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+        match after.strip_prefix(':') {
+            Some(p) => (h.to_string(), Some(p)),
+            None if after.is_empty() => (h.to_string(), None),
+            None => return Err(bad()),
+        }
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (s.to_string(), None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?),
+        None => None,
+    };
+    let ok = !host.is_empty()
+        && (host.parse::<IpAddr>().is_ok()
+            || host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
+    if !ok {
+        return Err(bad());
+    }
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+fn parse_route(v: &str) -> Result<Route, String> {
+    let (domain, target) = v
+        .split_once('=')
+        .ok_or_else(|| format!("--route {v:?}: expected DOMAIN=HOST[:PORT]"))?;
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let name = domain.strip_prefix("*.").unwrap_or(&domain);
+    let ok = domain == "*"
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)));
+    if !ok {
+        return Err(format!("--route {v:?}: bad domain {domain:?}"));
+    }
+    let (host, port) = parse_host_port(target, "--route")?;
+    Ok(Route { domain, host, port })
+}
+
+fn parse_upstream(v: &str) -> Result<(String, Option<u16>), String> {
+    // A URI (sip:host[:port][;params]) or a bare host[:port].
+    let rest = v.strip_prefix("sip:").unwrap_or(v);
+    if v.starts_with("sips:") || rest.contains('@') {
+        return Err(format!("--upstream {v:?}: expected sip:HOST[:PORT]"));
+    }
+    let hostport = rest.split(';').next().unwrap_or_default();
+    parse_host_port(hostport, "--upstream")
+}
+
+fn parse_dns(v: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = v.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    v.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("--dns {v:?}: expected IP[:PORT]"))
 }
 
 fn registrar_opt(
@@ -660,8 +800,16 @@ mod test {
 mod parse_test {
     use super::*;
 
+    /// Parses `a`, with `--dns` given so the tests do not depend on the
+    /// machine's /etc/resolv.conf.
     fn args(a: &[&str]) -> Result<Command, String> {
-        parse_args(a.iter().map(|s| s.to_string()))
+        let dns = ["--dns", "192.0.2.53"];
+        let extra = if a.contains(&"--dns") {
+            &[][..]
+        } else {
+            &dns[..]
+        };
+        parse_args(a.iter().chain(extra).map(|s| s.to_string()))
     }
 
     fn config(a: &[&str]) -> Config {
@@ -686,7 +834,13 @@ mod parse_test {
     #[test]
     fn defaults() {
         let c = config(&[]);
-        assert_eq!(c, Config::default());
+        assert_eq!(c.legs, Config::default().legs);
+        assert_eq!(
+            c.dns.as_ref().map(|d| d.server),
+            "192.0.2.53:53".parse().ok()
+        );
+        assert_eq!(c.dns.as_ref().map(|d| d.cache), Some(128));
+        assert!(c.nat.is_none() && c.registrar.is_none() && c.routes.is_empty());
         assert_eq!(c.log_level, log::LevelFilter::Info);
         assert_eq!(c.legs.len(), 1);
         let l = &c.legs[0];

@@ -672,6 +672,23 @@ fn dns_chain(i: usize) -> DnsChain {
     }
 }
 
+/// Writes the answer a server would give to `query` from `chain` into
+/// `pkt`; returns its length.
+fn dns_answer(query: &[u8], chain: &DnsChain, pkt: &mut [u8; 1024]) -> usize {
+    // The question ends where the 11-byte OPT record starts.
+    let qend = query.len() - 11;
+    let record: &[u8] = match u16::from_be_bytes([query[qend - 4], query[qend - 3]]) {
+        35 => &chain.naptr,
+        33 => &chain.srv,
+        _ => &chain.a,
+    };
+    pkt[..qend].copy_from_slice(&query[..qend]);
+    pkt[2..4].copy_from_slice(&[0x81, 0x80]);
+    pkt[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
+    pkt[qend..qend + record.len()].copy_from_slice(record);
+    qend + record.len()
+}
+
 /// Answers `query` from `chain` like a server would, in a stack buffer.
 fn dns_serve(
     r: &mut edgesip::dns::Resolver,
@@ -680,20 +697,10 @@ fn dns_serve(
     sock: usize,
     chain: &DnsChain,
 ) {
-    // The question ends where the 11-byte OPT record starts.
-    let qend = query.len() - 11;
-    let record: &[u8] = match u16::from_be_bytes([query[qend - 4], query[qend - 3]]) {
-        35 => &chain.naptr,
-        33 => &chain.srv,
-        _ => &chain.a,
-    };
     let mut pkt = [0u8; 1024];
-    pkt[..qend].copy_from_slice(&query[..qend]);
-    pkt[2..4].copy_from_slice(&[0x81, 0x80]);
-    pkt[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
-    pkt[qend..qend + record.len()].copy_from_slice(record);
+    let n = dns_answer(query, chain, &mut pkt);
     let server = "192.0.2.53:53".parse().expect("addr");
-    r.handle_answer(now, sock, server, &pkt[..qend + record.len()]);
+    r.handle_answer(now, sock, server, &pkt[..n]);
 }
 
 #[test]
@@ -793,4 +800,75 @@ fn resolver_allocates_nothing() {
     assert_eq!(s.timeouts, 10);
     assert_eq!(s.expired, 10);
     assert!(s.evictions > 0);
+}
+
+#[test]
+fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
+    use edgesip::time::Instant;
+    let a: std::net::SocketAddr = "127.0.0.1:5060".parse().expect("addr");
+    let leg = edgesip::config::LegSpec {
+        name: "lan".into(),
+        addr: a,
+        advertise_host: "127.0.0.1".into(),
+        advertise_port: 5060,
+        nets: Vec::new(),
+        trust: None,
+        freebind: false,
+        media_ip: None,
+    };
+    let mut cfg = edgesip::config::Config::with_legs(vec![leg]);
+    // A documentation address: this test sends nothing anywhere.
+    let server: std::net::SocketAddr = "192.0.2.53:53".parse().expect("addr");
+    cfg.dns = Some(edgesip::dns::ResolverConfig {
+        server,
+        cache: 64,
+        pending: 8,
+        sockets: 8,
+        hosts: Vec::new(),
+    });
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"dns secret").expect("proxy");
+    let uac: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
+    let chains: Vec<DnsChain> = (0..20).map(dns_chain).collect();
+    let requests: Vec<Vec<u8>> = chains
+        .iter()
+        .map(|c| {
+            String::from_utf8_lossy(ACK)
+                .replace("ACK sip:bob@192.0.2.20", &format!("ACK sip:bob@{}", c.host))
+                .replace("call1@uac", &format!("{}@uac", c.host))
+                .into_bytes()
+        })
+        .collect();
+    let mut out = vec![0u8; 65_535];
+    let mut q = [0u8; 512];
+    let mut pkt = [0u8; 1024];
+    // One parked forward: the request waits, the chain is answered, and
+    // the request comes out.
+    let mut run = |p: &mut edgesip::proxy::Proxy, i: usize, now: Instant, out: &mut [u8]| -> bool {
+        let forwarded_at_once = p.handle(now, 0, uac, &requests[i], out).is_some();
+        if forwarded_at_once {
+            return true;
+        }
+        while let Some((sock, _, n)) = p.poll_dns(&mut q) {
+            let len = dns_answer(&q[..n], &chains[i], &mut pkt);
+            p.handle_dns(now, sock, server, &pkt[..len]);
+        }
+        p.poll_parked(now, out, &mut edgesip::proxy::NoSockets)
+            .is_some()
+    };
+    assert!(run(&mut p, 0, Instant(1), &mut out), "warm-up forward");
+    let mut forwarded = 0;
+    let allocs = count_allocs(|| {
+        #[allow(clippy::needless_range_loop)] // `run` indexes two tables
+        for i in 1..20 {
+            // A miss that parks, then a hit from the cache.
+            forwarded += usize::from(run(&mut p, i, Instant(10 + i as u64), &mut out));
+            forwarded += usize::from(
+                p.handle(Instant(20 + i as u64), 0, uac, &requests[i], &mut out)
+                    .is_some(),
+            );
+        }
+    });
+    assert_eq!(allocs, 0, "the DNS path of the proxy allocated");
+    assert_eq!(forwarded, 38);
+    assert_eq!(p.stats().parked, 20);
 }

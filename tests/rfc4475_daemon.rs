@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::dns::{DnsServer, Mode};
 use common::{free_udp_port, Daemon, Ua};
 use edgesip::sip::Message;
 use std::path::PathBuf;
@@ -54,11 +55,16 @@ const INVALID: &[&str] = &[
 fn torture_messages_through_the_daemon() {
     let p1 = free_udp_port("127.0.0.1");
     let p2 = free_udp_port("127.0.0.2");
+    // The corpus names hosts; they resolve against a loopback server that
+    // knows none of them, so no query leaves this machine.
+    let dns = DnsServer::start(vec![], Mode::Answer);
     let mut d = Daemon::start(&[
         "--leg",
         &format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
         "--leg",
         &format!("b=127.0.0.2:{p2}"),
+        "--dns",
+        &dns.addr().to_string(),
     ]);
     let a = format!("127.0.0.1:{p1}").parse().unwrap();
     let ua = Ua::bind("127.0.0.1");

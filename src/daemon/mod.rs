@@ -39,8 +39,11 @@ const RCVBUF: libc::c_int = 256 * 1024;
 /// DSCP CS3 (signalling), as a TOS / traffic class byte.
 const DSCP_CS3: libc::c_int = libc::IPTOS_PREC_FLASH as libc::c_int;
 const SIGNAL_TOKEN: Token = Token(MAX_LEGS);
+/// DNS pool sockets take the tokens from here on.
+const DNS_BASE: usize = MAX_LEGS + 1;
+const MAX_DNS_SOCKETS: usize = 64;
 /// Relay sockets take the tokens from here on.
-const MEDIA_BASE: usize = MAX_LEGS + 1;
+const MEDIA_BASE: usize = DNS_BASE + MAX_DNS_SOCKETS;
 /// File descriptors beyond the relay's: legs, epoll, signalfd, logging.
 const SPARE_FDS: u64 = 32;
 
@@ -170,6 +173,24 @@ trait Core {
     /// Loads (`Load`) or saves registrar bindings; saves only when due
     /// unless `Final`.
     fn persist(&mut self, _now: Instant, _path: &std::path::Path, _when: Persist) {}
+    fn dns_sockets(&self) -> usize {
+        0
+    }
+    fn dns_server(&self) -> Option<SocketAddr> {
+        None
+    }
+    fn handle_dns(&mut self, _now: Instant, _sock: usize, _src: SocketAddr, _data: &[u8]) {}
+    fn poll_dns(&mut self, _out: &mut [u8]) -> Option<(usize, SocketAddr, usize)> {
+        None
+    }
+    fn poll_parked(
+        &mut self,
+        _now: Instant,
+        _out: &mut [u8],
+        _sockets: &mut dyn RelaySockets,
+    ) -> Option<Transmit> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,6 +234,26 @@ impl Core for Proxy {
     }
     fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
         Proxy::handle_timeout(self, now, sockets)
+    }
+    fn dns_sockets(&self) -> usize {
+        Proxy::dns_sockets(self)
+    }
+    fn dns_server(&self) -> Option<SocketAddr> {
+        Proxy::dns_server(self)
+    }
+    fn handle_dns(&mut self, now: Instant, sock: usize, src: SocketAddr, data: &[u8]) {
+        Proxy::handle_dns(self, now, sock, src, data)
+    }
+    fn poll_dns(&mut self, out: &mut [u8]) -> Option<(usize, SocketAddr, usize)> {
+        Proxy::poll_dns(self, out)
+    }
+    fn poll_parked(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
+    ) -> Option<Transmit> {
+        Proxy::poll_parked(self, now, out, sockets)
     }
     fn persist(&mut self, now: Instant, path: &std::path::Path, when: Persist) {
         let Some(r) = self.registrar_mut() else {
@@ -304,6 +345,23 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
     };
     let mut shell = Shell::new(socks, cfg.legs.iter().map(|l| l.name.clone()).collect());
     shell.media = media;
+    if let Some(server) = core.dns_server() {
+        // Source ports for DNS queries: a pool opened once, so a spoofed
+        // answer has to guess the port as well as the query ID.
+        let any: SocketAddr = if server.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        for i in 0..core.dns_sockets().min(MAX_DNS_SOCKETS) {
+            let mut sock = udp_socket(any, false, 0, 0)
+                .map_err(|(_, e)| StartError::Config(format!("cannot open a DNS socket: {e}")))?;
+            poll.registry()
+                .register(&mut sock, Token(DNS_BASE + i), Interest::READABLE)
+                .map_err(StartError::Poll)?;
+            shell.dns.push(sock);
+        }
+    }
 
     for (i, sock) in shell.socks.iter_mut().enumerate() {
         poll.registry()
@@ -351,6 +409,9 @@ fn serve<C: Core>(cfg: &Config, core: &mut C) -> Result<(), StartError> {
                     }
                 }
                 Token(i) if i < shell.socks.len() => shell.ready[i] = true,
+                Token(i) if (DNS_BASE..DNS_BASE + shell.dns.len()).contains(&i) => {
+                    shell.dns_ready[i - DNS_BASE] = true;
+                }
                 t => {
                     if let Some(m) = shell.media.as_mut() {
                         if let Some(i) = m.slot_of(t) {
@@ -378,6 +439,9 @@ struct Shell {
     limiter: Limiter,
     /// The relay's sockets, with `--nat`.
     media: Option<MediaSockets>,
+    /// The DNS source-port pool, and which of them may have answers.
+    dns: Vec<UdpSocket>,
+    dns_ready: [bool; MAX_DNS_SOCKETS],
 }
 
 impl Shell {
@@ -390,6 +454,8 @@ impl Shell {
             tx: vec![0; BUF_LEN].into_boxed_slice(),
             limiter: Limiter::new(10, 10),
             media: None,
+            dns: Vec::new(),
+            dns_ready: [false; MAX_DNS_SOCKETS],
         }
     }
 
@@ -405,6 +471,7 @@ impl Shell {
                 self.ready[leg] = self.drain(core, now, leg);
             }
         }
+        self.flush_dns(core, now);
         if let Some(m) = self.media.as_mut() {
             let limiter = &mut self.limiter;
             m.drain(
@@ -417,14 +484,54 @@ impl Shell {
                 },
             );
         }
+        for i in 0..self.dns.len() {
+            if self.dns_ready[i] {
+                self.dns_ready[i] = false;
+                loop {
+                    match self.dns[i].recv_from(&mut self.rx) {
+                        Ok((n, src)) => core.handle_dns(now, i, src, &self.rx[..n]),
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
         if core.poll_timeout().is_some_and(|t| t <= now) {
             match self.media.as_mut() {
                 Some(m) => core.handle_timeout(now, m),
                 None => core.handle_timeout(now, &mut NoSockets),
             }
         }
+        self.flush_dns(core, now);
         if let Some(n) = self.limiter.flush(now) {
             warn!("{n} similar warnings suppressed");
+        }
+    }
+
+    /// Sends what waited for DNS and is ready now, and the queries the
+    /// resolver wants sent.
+    fn flush_dns<C: Core>(&mut self, core: &mut C, now: Instant) {
+        if self.dns.is_empty() {
+            return;
+        }
+        loop {
+            let t = match self.media.as_mut() {
+                Some(m) => core.poll_parked(now, &mut self.tx, m),
+                None => core.poll_parked(now, &mut self.tx, &mut NoSockets),
+            };
+            match t {
+                Some(t) => self.send(now, t.leg, t),
+                None => break,
+            }
+        }
+        while let Some((i, dst, len)) = core.poll_dns(&mut self.tx) {
+            if let (Some(sock), Some(q)) = (self.dns.get(i), self.tx.get(..len)) {
+                if let Err(e) = sock.send_to(q, dst) {
+                    if let Some(s) = self.limiter.report(now) {
+                        warn!("DNS query to {dst} failed: {e}{}", Suppressed(s));
+                    }
+                }
+            }
         }
     }
 

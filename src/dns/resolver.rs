@@ -44,7 +44,7 @@ pub const RESOLUTION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MIN_SOCKETS: usize = 8;
 
 /// Sizes fixed at start-up.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolverConfig {
     /// The recursive server (from /etc/resolv.conf), port 53.
     pub server: SocketAddr,
@@ -461,6 +461,16 @@ impl Resolver {
                 self.complete(qi, None);
             }
         }
+    }
+
+    /// Source-port pool size: the shell opens this many sockets.
+    pub fn sockets(&self) -> usize {
+        self.sockets
+    }
+
+    /// The server queries go to.
+    pub fn server(&self) -> SocketAddr {
+        self.server
     }
 
     pub fn stats(&self) -> &ResolverStats {

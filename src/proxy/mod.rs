@@ -8,13 +8,15 @@
 mod branch;
 mod contact;
 mod leg;
+mod park;
 mod stun;
 
 pub use branch::{Branch, Brancher, PrevHop};
 pub use contact::Tokens;
 pub use leg::Leg;
 
-use crate::config::{Config, MAX_LEGS};
+use crate::config::{Config, Route, MAX_LEGS};
+use crate::dns::{Failure, Lookup as DnsLookup, Resolver};
 use crate::hmac::HmacKey;
 use crate::ratelimit::{Limiter, SourceLimiter, Suppressed};
 use crate::registrar::{Lookup, Registrar};
@@ -26,6 +28,7 @@ use crate::sip::{
 };
 use crate::time::Instant;
 use log::{debug, warn};
+use park::{Parked, PARK_SLOT};
 use std::net::{IpAddr, SocketAddr};
 
 /// One datagram to send: `out[..len]` from leg `leg` to `dst`.
@@ -55,6 +58,8 @@ pub struct Stats {
     pub token_failures: u64,
     /// Answers whose SDP the relay could not take, forwarded unchanged.
     pub sdp_unrewritten: u64,
+    /// Requests that waited for DNS.
+    pub parked: u64,
     pub dropped: u64,
 }
 
@@ -100,6 +105,10 @@ pub struct Proxy {
     token_failures: SourceLimiter,
     relay: Option<Relay>,
     registrar: Option<Registrar>,
+    resolver: Option<Resolver>,
+    parked: Parked,
+    routes: Vec<Route>,
+    upstream: Option<(String, Option<u16>)>,
 }
 
 /// Where a request goes and what changes on the way.
@@ -147,7 +156,23 @@ impl Proxy {
             }
             Registrar::new(rc, &crate::hmac::hmac_md5(secret, &[b"edgesip registrar"]))
         });
+        let (resolver, parked) = match &cfg.dns {
+            Some(dc) => {
+                let mut seed = [0u8; 8];
+                let r = crate::key::random_secret().map_err(|e| format!("random seed: {e}"))?;
+                seed.copy_from_slice(&r.as_bytes()[..8]);
+                (
+                    Some(Resolver::new(dc.clone(), u64::from_ne_bytes(seed))),
+                    Parked::new(dc.pending),
+                )
+            }
+            None => (None, Parked::new(0)),
+        };
         Ok(Proxy {
+            resolver,
+            parked,
+            routes: cfg.routes.clone(),
+            upstream: cfg.upstream.clone(),
             registrar,
             relay,
             legs,
@@ -171,11 +196,78 @@ impl Proxy {
 
     /// When the core next needs [`Proxy::handle_timeout`]; `None`: never.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let relay = self.relay.as_ref().and_then(Relay::poll_timeout);
-        let reg = self.registrar.as_ref().and_then(Registrar::poll_timeout);
-        match (relay, reg) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [
+            self.relay.as_ref().and_then(Relay::poll_timeout),
+            self.registrar.as_ref().and_then(Registrar::poll_timeout),
+            self.resolver.as_ref().and_then(Resolver::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// A datagram on DNS pool socket `sock`; then drain
+    /// [`Proxy::poll_parked`] and [`Proxy::poll_dns`].
+    pub fn handle_dns(&mut self, now: Instant, sock: usize, src: SocketAddr, data: &[u8]) {
+        if let Some(r) = self.resolver.as_mut() {
+            r.handle_answer(now, sock, src, data);
+        }
+    }
+
+    /// A DNS query to send: (pool socket, server, length in `out`).
+    pub fn poll_dns(&mut self, out: &mut [u8]) -> Option<(usize, SocketAddr, usize)> {
+        self.resolver.as_mut()?.poll_query(out)
+    }
+
+    /// The DNS server, when there is a resolver.
+    pub fn dns_server(&self) -> Option<SocketAddr> {
+        self.resolver.as_ref().map(Resolver::server)
+    }
+
+    /// How many DNS pool sockets the shell must open.
+    pub fn dns_sockets(&self) -> usize {
+        self.resolver.as_ref().map_or(0, Resolver::sockets)
+    }
+
+    /// A request whose lookup finished: forwarded now (or answered with
+    /// its error). Call until `None` after DNS answers and timeouts.
+    pub fn poll_parked(
+        &mut self,
+        now: Instant,
+        out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
+    ) -> Option<Transmit> {
+        loop {
+            let (ticket, result) = self.resolver.as_mut()?.poll_done()?;
+            let mut buf = [0u8; PARK_SLOT];
+            let Some((leg, src, len)) = self.parked.take(ticket, &mut buf) else {
+                continue;
+            };
+            let data = &buf[..len];
+            let t = match result {
+                // The answer is in the cache now: the request goes through
+                // the whole path again and finds it there.
+                DnsLookup::Ready(_) | DnsLookup::Pending(_) => {
+                    self.handle_with(now, leg, src, data, out, sockets)
+                }
+                DnsLookup::Failed(f) => {
+                    let Ok(m) = Message::parse(data) else {
+                        continue;
+                    };
+                    if m.is_method(b"ACK") {
+                        debug!("{src}: dropping ACK: its target did not resolve");
+                        continue;
+                    }
+                    let (code, reason): (u16, &[u8]) = match f {
+                        Failure::NxDomain => (404, b"Not Found"),
+                        Failure::Unavailable => (503, b"Service Unavailable"),
+                    };
+                    self.reply(leg, src, &m, code, reason, &[], out)
+                }
+            };
+            if t.is_some() {
+                return t;
+            }
         }
     }
 
@@ -184,6 +276,9 @@ impl Proxy {
             r.handle_timeout(now, sockets);
         }
         if let Some(r) = self.registrar.as_mut() {
+            r.handle_timeout(now);
+        }
+        if let Some(r) = self.resolver.as_mut() {
             r.handle_timeout(now);
         }
     }
@@ -537,7 +632,39 @@ impl Proxy {
         {
             return Err(Refuse::Reply(503, "Service Unavailable"));
         }
-        let host = target.param_value(b"maddr").unwrap_or(target.host);
+        let maddr = target.param_value(b"maddr");
+        let mut host = maddr.unwrap_or(target.host);
+        let mut port = target.port;
+        // A next hop from the Request-URI may be replaced: by a --route
+        // for its domain, else by the --upstream proxy (not for targets
+        // inside a leg's net=).
+        let by_ruri =
+            next_route.is_none() && via_token.is_none() && via_binding.is_none() && maddr.is_none();
+        let mut routed = false;
+        let mut host_buf = [0u8; 256];
+        if by_ruri {
+            let local = parse_ip(target.host).is_some_and(|ip| {
+                self.legs
+                    .iter()
+                    .any(|l| l.nets.iter().any(|n| n.contains(ip)))
+            });
+            let next = match route_for(&self.routes, target.host) {
+                Some(r) => {
+                    routed = true;
+                    Some((r.host.as_bytes(), r.port))
+                }
+                None => self
+                    .upstream
+                    .as_ref()
+                    .filter(|_| !local)
+                    .map(|(h, p)| (h.as_bytes(), *p)),
+            };
+            if let Some((h, p)) = next.filter(|(h, _)| h.len() <= host_buf.len()) {
+                host_buf[..h.len()].copy_from_slice(h);
+                host = &host_buf[..h.len()];
+                port = p;
+            }
+        }
         let observed = via_token
             .and_then(|(_, nat)| nat)
             .or(via_binding.map(|(src, _)| src));
@@ -546,11 +673,8 @@ impl Proxy {
             // behind NAT; its own Contact is not reachable).
             Some(nat) => nat,
             None => match parse_ip(host) {
-                Some(ip) => SocketAddr::new(ip, target.port_or_default()),
-                None => {
-                    debug!("no resolver for {}", String::from_utf8_lossy(host));
-                    return Err(Refuse::Reply(503, "Service Unavailable"));
-                }
+                Some(ip) => SocketAddr::new(ip, port.unwrap_or(5060)),
+                None => self.resolve(now, in_leg, src, m, host, port)?,
             },
         };
 
@@ -596,7 +720,8 @@ impl Proxy {
             let known = !popped.is_empty()
                 || strict.is_some()
                 || via_token.is_some()
-                || via_binding.is_some();
+                || via_binding.is_some()
+                || routed;
             if !known || !self.legs[out_leg].trusted {
                 return Err(Refuse::Reply(403, "Forbidden"));
             }
@@ -710,6 +835,49 @@ impl Proxy {
                 .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat)?;
         }
         rw.emit(out)
+    }
+
+    /// A host name to an address: from the cache at once, else the request
+    /// waits (parked) for the answer.
+    fn resolve(
+        &mut self,
+        now: Instant,
+        in_leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        host: &[u8],
+        port: Option<u16>,
+    ) -> Result<SocketAddr, Refuse> {
+        let Some(res) = self.resolver.as_mut() else {
+            debug!("no resolver for {}", String::from_utf8_lossy(host));
+            return Err(Refuse::Reply(503, "Service Unavailable"));
+        };
+        if self.parked.holds(src, m.buf()) {
+            return Err(Refuse::Drop("retransmission of a request waiting for DNS"));
+        }
+        let v4 = self.legs.iter().any(|l| l.addr.is_ipv4());
+        let v6 = self.legs.iter().any(|l| l.addr.is_ipv6());
+        // The same Call-ID picks the same SRV target, so a CANCEL follows
+        // its INVITE (RFC 3261 §16.11).
+        let hash = fnv1a(m.call_id().unwrap_or_default());
+        match res.resolve(now, host, port, hash, v4, v6) {
+            DnsLookup::Ready(a) => Ok(a),
+            // RFC 3263 leaves the code to us: 404 for a name that does not
+            // exist (it may be a local fault, so not 604), 503 otherwise.
+            DnsLookup::Failed(Failure::NxDomain) => Err(Refuse::Reply(404, "Not Found")),
+            DnsLookup::Failed(Failure::Unavailable) => {
+                Err(Refuse::Reply(503, "Service Unavailable"))
+            }
+            DnsLookup::Pending(t) => {
+                if self.parked.park(t, in_leg, src, m.buf()) {
+                    self.stats.parked += 1;
+                    Err(Refuse::Drop("waiting for DNS"))
+                } else {
+                    warn!("{src}: no room to wait for DNS; answering 503");
+                    Err(Refuse::Reply(503, "Service Unavailable"))
+                }
+            }
+        }
     }
 
     /// The NAT helper's part of a request crossing legs: BYE and CANCEL
@@ -1008,4 +1176,34 @@ fn rewrite_body<'b>(
     }
     buf[head + n..end].copy_from_slice(tail);
     Ok(Some(&buf[..end]))
+}
+
+/// The --route for `domain`: exact, then `*.parent` for each parent, then
+/// `*`.
+fn route_for<'r>(routes: &'r [Route], domain: &[u8]) -> Option<&'r Route> {
+    let exact = routes
+        .iter()
+        .find(|r| r.domain.as_bytes().eq_ignore_ascii_case(domain));
+    if exact.is_some() {
+        return exact;
+    }
+    let mut d = domain;
+    while let Some(dot) = d.iter().position(|b| *b == b'.') {
+        d = &d[dot + 1..];
+        let hit = routes.iter().find(|r| {
+            r.domain
+                .strip_prefix("*.")
+                .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(d))
+        });
+        if hit.is_some() {
+            return hit;
+        }
+    }
+    routes.iter().find(|r| r.domain == "*")
+}
+
+fn fnv1a(b: &[u8]) -> u32 {
+    b.iter().fold(0x811c_9dc5u32, |h, x| {
+        (h ^ u32::from(*x)).wrapping_mul(0x0100_0193)
+    })
 }
