@@ -161,7 +161,15 @@ fn max_forwards_table() {
         );
         assert!(o.first_line().starts_with("INVITE"));
     }
+    // A repeated (identical) Max-Forwards changes everywhere, so the next
+    // hop does not see a conflict.
     let mut p = one_leg();
+    let twice = invite("").replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nMax-Forwards: 70\r\n",
+    );
+    let o = send(&mut p, 0, UAC, &twice).unwrap();
+    assert_eq!(o.headers("Max-Forwards"), vec!["69", "69"]);
     let o = send(&mut p, 0, UAC, &with_mf(Some(0))).unwrap();
     assert_eq!(o.first_line(), "SIP/2.0 483 Too Many Hops");
     assert_eq!(o.t.dst, UAC.parse().unwrap());

@@ -807,15 +807,9 @@ impl Proxy {
         if top.needs_source_params(src) {
             rw.replace(top.elem, |c| top.write_with_source(src, c))?;
         }
-        match m
-            .headers()
-            .iter()
-            .position(|h| h.name == HeaderName::MaxForwards)
-        {
-            Some(i) => {
-                let mf = m.max_forwards().unwrap_or(70);
-                rw.replace_value(i, |c| c.put_u32(mf.saturating_sub(1)))?;
-            }
+        match m.max_forwards() {
+            // Every copy changes (identical repeats are legal to parse).
+            Some(mf) => rw.set_every(HeaderName::MaxForwards, mf.saturating_sub(1))?,
             None => rw.insert_header(HeaderPos::After(vi), b"Max-Forwards", |c| c.put(b"70"))?,
         }
         if let Some(text) = plan.ruri {

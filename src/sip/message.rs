@@ -262,7 +262,16 @@ impl<'b> Message<'b> {
             return Err(Error::Malformed(HeaderName::CallId));
         }
         for (name, v) in [(HeaderName::From, self.from()), (HeaderName::To, self.to())] {
-            v.ok_or(Error::Malformed(name))?;
+            let a = v.ok_or(Error::Malformed(name))?;
+            // A tag without a value, or two tags, would make the dialog
+            // ambiguous (and our stateless To-tag unrecognisable).
+            let mut tags = crate::sip::Params::new(a.params)
+                .map_while(Result::ok)
+                .filter(|p| p.name.eq_ignore_ascii_case(b"tag"));
+            let first = tags.next();
+            if first.is_some_and(|t| t.value.is_none()) || tags.next().is_some() {
+                return Err(Error::Malformed(name));
+            }
         }
         for h in self.headers.iter() {
             let ok = match h.name {
@@ -573,6 +582,21 @@ abcEXTRA";
                 Error::Malformed(HeaderName::To),
             ),
             ("i: 1@h", "i: 1 @h", Error::Malformed(HeaderName::CallId)),
+            (
+                "tag=a\r\n",
+                "tag=a;tag\r\n",
+                Error::Malformed(HeaderName::From),
+            ),
+            (
+                "t: <sip:bob@example.com>",
+                "t: <sip:bob@example.com>;tag",
+                Error::Malformed(HeaderName::To),
+            ),
+            (
+                "branch=z9hG4bK0",
+                "branch=z9hG4bK0;rport;rport=5",
+                Error::Malformed(HeaderName::Via),
+            ),
             ("Subject: folded", "Subject folded", Error::HeaderLine),
             ("Subject: folded", "Sub ject: folded", Error::HeaderLine),
             ("Subject: folded", "Subject: fol\rded", Error::HeaderLine),

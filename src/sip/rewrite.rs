@@ -234,15 +234,23 @@ impl<'a> Rewriter<'a> {
     pub fn replace_body(&mut self, body: &'a [u8]) -> Result<(), Error> {
         self.body = Some(body);
         let n = u32::try_from(body.len()).map_err(|_| Error::OutOfSpace)?;
-        let cl = self
-            .msg
-            .headers()
-            .iter()
-            .position(|h| h.name == HeaderName::ContentLength);
-        match cl {
-            Some(i) => self.replace_value(i, |c| c.put_u32(n)),
-            None => self.insert_header(HeaderPos::End, b"Content-Length", |c| c.put_u32(n)),
+        self.set_every(HeaderName::ContentLength, n)?;
+        if self.msg.header(HeaderName::ContentLength).is_none() {
+            self.insert_header(HeaderPos::End, b"Content-Length", |c| c.put_u32(n))?;
         }
+        Ok(())
+    }
+
+    /// Sets the value of every `name` line (a parsed message may repeat a
+    /// single-valued header when the copies are identical; all must change
+    /// together or the result no longer parses).
+    pub fn set_every(&mut self, name: HeaderName, n: u32) -> Result<(), Error> {
+        for i in 0..self.msg.headers().len() {
+            if self.msg.headers()[i].name == name {
+                self.replace_value(i, |c| c.put_u32(n))?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the changed message into `out` and returns its length.
@@ -425,6 +433,19 @@ v=0\n";
         let mut rw = Rewriter::new(&m);
         rw.replace_body(b"hello").unwrap();
         assert!(emit(&mut rw).ends_with("CSeq: 1 MESSAGE\r\nContent-Length: 5\r\n\r\nhello"));
+    }
+
+    #[test]
+    fn test_repeated_content_length_changes_together() {
+        let raw = String::from_utf8(INVITE.to_vec())
+            .unwrap()
+            .replace("Content-Length: 4\r\n", "Content-Length: 4\r\nl: 4\r\n");
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let mut rw = Rewriter::new(&m);
+        rw.replace_body(b"v=0\r\ns=-\r\n").unwrap();
+        let out = emit(&mut rw);
+        assert!(out.contains("Content-Length: 10\r\nl: 10\r\n"), "{out}");
+        assert!(Message::parse(out.as_bytes()).is_ok());
     }
 
     #[test]

@@ -93,23 +93,32 @@ impl<'b> Via<'b> {
             maddr: None,
             ttl: None,
         };
+        // Each of these may appear once: with two, a rewrite of one and a
+        // reader of the other would disagree.
+        fn once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(v);
+            Some(())
+        }
         for p in Params::new(params) {
             let p = p.ok()?;
             let n = p.name;
             if n.eq_ignore_ascii_case(b"branch") {
-                via.branch = Some(p.value?);
+                once(&mut via.branch, p.value?)?;
             } else if n.eq_ignore_ascii_case(b"received") {
                 parse_ip(strip_brackets(p.value?))?;
-                via.received = Some(p);
+                once(&mut via.received, p)?;
             } else if n.eq_ignore_ascii_case(b"rport") {
                 if let Some(v) = p.value {
                     parse_u32(v, 65535)?;
                 }
-                via.rport = Some(p);
+                once(&mut via.rport, p)?;
             } else if n.eq_ignore_ascii_case(b"maddr") {
-                via.maddr = Some(p.value?);
+                once(&mut via.maddr, p.value?)?;
             } else if n.eq_ignore_ascii_case(b"ttl") {
-                via.ttl = Some(parse_u32(p.value?, 255)? as u8);
+                once(&mut via.ttl, parse_u32(p.value?, 255)? as u8)?;
             }
         }
         Some(via)
