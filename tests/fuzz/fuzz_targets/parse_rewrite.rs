@@ -14,7 +14,8 @@ mod common;
 
 use edgesip::hmac::HmacKey;
 use edgesip::sip::{
-    stateless_to_tag, write_response, Error, HeaderName, HeaderPos, Message, Reply, Rewriter, MAX_DATAGRAM,
+    stateless_to_tag, write_response, Error, HeaderName, HeaderPos, Message, Params, Reply,
+    Rewriter, MAX_DATAGRAM,
 };
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
@@ -38,12 +39,20 @@ fn key() -> &'static HmacKey {
 /// A packet source; varied with the input so IPv4 and IPv6 both get used.
 fn source(data: &[u8]) -> SocketAddr {
     let sources = ["127.0.0.1:4000", "[2001:db8::7]:5062", "10.0.0.5:5060"];
-    let h = data.iter().fold(0usize, |h, b| h.wrapping_mul(31) ^ *b as usize);
+    let h = data
+        .iter()
+        .fold(0usize, |h, b| h.wrapping_mul(31) ^ *b as usize);
     sources[h % sources.len()].parse().unwrap()
 }
 
 fn exercise_accessors(m: &Message) {
-    let _ = (m.start(), m.start_line(), m.is_request(), m.method(), m.status());
+    let _ = (
+        m.start(),
+        m.start_line(),
+        m.is_request(),
+        m.method(),
+        m.status(),
+    );
     let _ = (m.request_uri_raw(), m.request_uri(), m.call_id(), m.cseq());
     let _ = (m.from(), m.to(), m.max_forwards(), m.content_length());
     let _ = (m.content_type(), m.expires(), m.headers_end(), m.body());
@@ -56,7 +65,12 @@ fn exercise_accessors(m: &Message) {
     }
     for (i, via) in m.vias() {
         assert_eq!(m.headers()[i].name, HeaderName::Via);
-        let _ = (via.received_ip(), via.rport_value(), via.is_udp(), via.branch);
+        let _ = (
+            via.received_ip(),
+            via.rport_value(),
+            via.is_udp(),
+            via.branch,
+        );
     }
     for name in [
         HeaderName::Contact,
@@ -113,11 +127,16 @@ fn rewrite(m: &Message, rw: &mut Rewriter, src: SocketAddr, flip: bool) -> usize
                 rw.set_via_param(&top, b"rport", |c| c.put_u32(src.port().into()))
                     .unwrap();
             }
-            rw.set_via_param(&top, b"received", |c| c.put_fmt(format_args!("{}", src.ip())))
-                .unwrap();
+            rw.set_via_param(&top, b"received", |c| {
+                c.put_fmt(format_args!("{}", src.ip()))
+            })
+            .unwrap();
         }
     }
-    let branch = key().mac(&[top.branch.unwrap_or_default(), m.call_id().unwrap_or_default()]);
+    let branch = key().mac(&[
+        top.branch.unwrap_or_default(),
+        m.call_id().unwrap_or_default(),
+    ]);
     rw.insert_header(HeaderPos::Before(vi), b"Via", |c| {
         c.put(b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK")?;
         c.put_hex(&branch[..8])?;
@@ -175,7 +194,8 @@ thread_local! {
 fn check(data: &[u8], m: &Message, out: &mut [u8], resp: &mut [u8]) {
     let src = source(data);
     let mut rw = Rewriter::new(m);
-    let want_vias = rewrite(m, &mut rw, src, data.len() % 2 == 0);
+    let flip = data.len() % 2 == 0;
+    let want_vias = rewrite(m, &mut rw, src, flip);
     let n = match rw.emit(out) {
         Ok(n) => n,
         // Only a datagram close to 64 KiB may not fit once edits grow it.
@@ -207,8 +227,16 @@ fn check(data: &[u8], m: &Message, out: &mut [u8], resp: &mut [u8]) {
         let (_, v) = r.top_via().unwrap();
         assert_eq!(v.host, b"192.0.2.1");
         let (_, old) = r.vias().nth(1).unwrap();
-        // The old top Via now carries the source when RFC 3581 asks for it.
-        assert!(!old.needs_source_params(src), "{:?}", String::from_utf8_lossy(old.elem));
+        // The old top Via now carries the source when RFC 3581 asks for it
+        // (known issue F3: not after set_via_param on a repeated parameter).
+        let (_, top) = m.top_via().unwrap();
+        if strict() || flip || !repeats_source_param(top.params) {
+            assert!(
+                !old.needs_source_params(src),
+                "{:?}",
+                String::from_utf8_lossy(old.elem)
+            );
+        }
         if let Some(mf) = m.max_forwards().filter(|n| *n > 0) {
             assert_eq!(r.max_forwards(), Some(mf - 1));
         }
@@ -218,7 +246,11 @@ fn check(data: &[u8], m: &Message, out: &mut [u8], resp: &mut [u8]) {
     let tag = stateless_to_tag(key(), m);
     let extra: &[&[u8]] = &[b"Retry-After: 5"];
     let reply = Reply {
-        code: if m.max_forwards() == Some(0) { 483 } else { 200 },
+        code: if m.max_forwards() == Some(0) {
+            483
+        } else {
+            200
+        },
         reason: b"Whatever",
         to_tag: Some(&tag),
         source: Some(src),
@@ -227,7 +259,10 @@ fn check(data: &[u8], m: &Message, out: &mut [u8], resp: &mut [u8]) {
     let n = match write_response(m, &reply, resp) {
         Ok(n) => n,
         Err(e) => {
-            assert!(data.len() > MAX_DATAGRAM - 1024, "write_response failed: {e:?}");
+            assert!(
+                data.len() > MAX_DATAGRAM - 1024,
+                "write_response failed: {e:?}"
+            );
             return;
         }
     };
@@ -265,7 +300,22 @@ fn check(data: &[u8], m: &Message, out: &mut [u8], resp: &mut [u8]) {
 ///     `write_response` then appends `;tag=<ours>`, and `NameAddr::tag()`
 ///     on the response still finds the valueless first one (checked above,
 ///     at the response's To).
+/// F3: `Via::parse` keeps the LAST `received`/`rport` of an element, but
+///     `Rewriter::set_via_param` (through `Params::find`) rewrites the FIRST,
+///     so with a repeated parameter the value the next hop reads is
+///     unchanged (`Via::write_with_source` is consistent with `Via::parse`).
 fn known_issue(m: &Message, e: Error) -> bool {
     e == Error::Conflict(HeaderName::ContentLength)
         && m.headers_named(HeaderName::ContentLength).count() > 1
+}
+
+/// Whether a Via's parameters name `received` or `rport` more than once.
+fn repeats_source_param(params: &[u8]) -> bool {
+    let count = |name: &[u8]| {
+        Params::new(params)
+            .map_while(Result::ok)
+            .filter(|p| p.name.eq_ignore_ascii_case(name))
+            .count()
+    };
+    count(b"received") > 1 || count(b"rport") > 1
 }
