@@ -203,3 +203,20 @@ fn the_loop_stays_responsive_while_lookups_wait() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_retransmitted_request_waits_only_once() {
+    let silent = DnsServer::start(vec![], Mode::Silent);
+    let (_d, a) = daemon(&silent, &[]);
+    let uac = Ua::bind("127.0.0.1");
+    let msg = options("sip:bob@slow.test:5060", &uac, "rt1");
+    for _ in 0..3 {
+        uac.send_to(msg.as_bytes(), a);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(silent.queries().len(), 1, "{:?}", silent.queries());
+    // It is answered once when the lookup gives up.
+    let r = uac.recv_within_ms(15_000).expect("503");
+    assert_eq!(first_line(&r.0), "SIP/2.0 503 Service Unavailable");
+    uac.expect_nothing(300);
+}

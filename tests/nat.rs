@@ -263,3 +263,71 @@ fn latching_foreign_sources_and_bye() {
     let (got, _) = uas.recv().expect("a new call after BYE gets a slot");
     assert!(got.starts_with(b"INVITE "));
 }
+
+/// Runs edgesip under `ulimit -n 256` (soft and hard) with `args`.
+fn run_with_fd_limit(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let bin = env!("CARGO_BIN_EXE_edgesip");
+    let runner = std::env::var("EDGESIP_TEST_RUNNER").unwrap_or_default();
+    let script = format!("ulimit -n 256 && exec {runner} {bin} \"$@\"");
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    // A start that works keeps running: stop it after a moment.
+    std::thread::sleep(common::scaled(700));
+    if child.try_wait().unwrap().is_none() {
+        // SAFETY: kill has no memory effects; the pid is our child.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn file_descriptor_limit_is_checked_at_start_up() {
+    let p = free_udp_port("127.0.0.1");
+    let leg = format!("127.0.0.1:{p}");
+    let (lo, hi) = rtp_range(5);
+    let ports = format!("{lo}-{hi}");
+    // 64 calls need 64 x 16 + 32 descriptors: more than 256 can give.
+    let (status, err) = run_with_fd_limit(&[
+        "--leg",
+        &leg,
+        "--nat",
+        "--rtp-ports",
+        &ports,
+        "--max-calls",
+        "64",
+    ]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--max-calls 64 needs 1056 file descriptors"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("edgesip: ")).count(),
+        1,
+        "{err}"
+    );
+    // 8 calls fit.
+    let (status, err) = run_with_fd_limit(&[
+        "--leg",
+        &leg,
+        "--nat",
+        "--rtp-ports",
+        &ports,
+        "--max-calls",
+        "8",
+    ]);
+    assert!(status.success(), "{err}");
+    assert!(err.contains("listening on"), "{err}");
+}
