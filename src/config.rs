@@ -204,6 +204,21 @@ impl Config {
 }
 
 impl LegSpec {
+    /// A leg bound to `addr`, advertising it, serving `nets`; everything
+    /// else at its default.
+    pub fn new(name: &str, addr: SocketAddr, nets: &[Cidr]) -> LegSpec {
+        LegSpec {
+            name: name.to_string(),
+            addr,
+            advertise_host: addr.ip().to_string(),
+            advertise_port: addr.port(),
+            nets: nets.to_vec(),
+            trust: None,
+            freebind: false,
+            media_ip: None,
+        }
+    }
+
     /// The IP written into SDP for media relayed on this leg: `media-ip=`,
     /// else the bound IP, else (bound to a wildcard) an IP `advertise=`.
     pub fn media_ip(&self) -> IpAddr {

@@ -58,35 +58,9 @@ fn recv(ua: &Ua, what: &str) -> Got {
     Got { raw, from }
 }
 
-/// The answer a UAS (or UAC) gives: Vias, Record-Routes, From, To (with a
-/// tag), Call-ID and CSeq copied as received, plus a Contact.
+/// The answer a UA gives, with `contact` as its Contact (if not empty).
 fn answer(req: &Got, status: &str, tag: &str, contact: &str) -> String {
-    let m = req.msg();
-    let mut s = format!("SIP/2.0 {status}\r\n");
-    for h in m.headers() {
-        let line = String::from_utf8_lossy(h.line);
-        match h.name {
-            HeaderName::Via
-            | HeaderName::RecordRoute
-            | HeaderName::From
-            | HeaderName::CallId
-            | HeaderName::CSeq => s += &line,
-            HeaderName::To => {
-                let has_tag = m.to().and_then(|t| t.tag()).is_some();
-                let v = String::from_utf8_lossy(h.value);
-                if has_tag {
-                    s += &line;
-                } else {
-                    s += &format!("To: {v};tag={tag}\r\n");
-                }
-            }
-            _ => {}
-        }
-    }
-    if !contact.is_empty() {
-        s += &format!("Contact: <{contact}>\r\n");
-    }
-    s + "Content-Length: 0\r\n\r\n"
+    common::sip::answer(&req.raw, status, tag, &common::sip::contact(contact), "")
 }
 
 struct Call {

@@ -57,24 +57,9 @@ fn invite(call_id: &str, uac: &Ua, uas: &Ua, body: &str) -> String {
 }
 
 /// The UAS's 200 with SDP, echoing what it needs from the INVITE.
-fn ok_with(inv: &Message, uas: &Ua, body: &str) -> String {
-    let mut s = "SIP/2.0 200 OK\r\n".to_string();
-    for h in inv.headers() {
-        match h.name {
-            HeaderName::Via
-            | HeaderName::RecordRoute
-            | HeaderName::From
-            | HeaderName::CallId
-            | HeaderName::CSeq => s += &String::from_utf8_lossy(h.line),
-            HeaderName::To => s += &format!("To: {};tag=bt\r\n", String::from_utf8_lossy(h.value)),
-            _ => {}
-        }
-    }
-    s + &format!(
-        "Contact: <sip:b@{}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-        uas.addr(),
-        body.len()
-    )
+fn ok_with(inv: &[u8], uas: &Ua, body: &str) -> String {
+    let contact = common::sip::contact(&format!("sip:b@{}", uas.addr()));
+    common::sip::answer(inv, "200 OK", "bt", &contact, body)
 }
 
 /// `c=` address and `m=audio` port of an SDP body.
@@ -138,7 +123,7 @@ fn establish(
         "the callee is told leg b's address"
     );
     uas.send_to(
-        ok_with(&m, uas, &sdp("127.0.0.3", uas_media.port())).as_bytes(),
+        ok_with(&got, uas, &sdp("127.0.0.3", uas_media.port())).as_bytes(),
         s.b,
     );
     let (ok, _) = uac.recv().expect("200 at UAC");

@@ -1,10 +1,12 @@
 //! The NAT helper without sockets: SDP rewriting, sessions, relaying and
 //! timers on a fake clock, with a fake socket table.
 
+mod common;
+
 use edgesip::config::{Config, LegSpec};
 use edgesip::proxy::{Proxy, Transmit};
 use edgesip::relay::{RelayConfig, RelaySockets};
-use edgesip::sip::{HeaderName, Message};
+use edgesip::sip::Message;
 use edgesip::time::Instant;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -32,17 +34,8 @@ impl RelaySockets for Sockets {
 }
 
 fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
-    let a: SocketAddr = addr.parse().unwrap();
-    LegSpec {
-        name: name.into(),
-        addr: a,
-        advertise_host: a.ip().to_string(),
-        advertise_port: a.port(),
-        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
-        trust: None,
-        freebind: false,
-        media_ip: None,
-    }
+    let nets: Vec<_> = nets.iter().map(|n| n.parse().unwrap()).collect();
+    LegSpec::new(name, addr.parse().unwrap(), &nets)
 }
 
 fn nat_proxy(max_calls: usize) -> Proxy {
@@ -151,27 +144,8 @@ Contact: <sip:alice@10.0.0.5:5071>\r\n"
 
 /// The UAS's answer to what it received, with SDP.
 fn answer(req: &Out, status: &str, tag: &str, sdp: &str) -> String {
-    let m = req.msg();
-    let mut s = format!("SIP/2.0 {status}\r\n");
-    for h in m.headers() {
-        match h.name {
-            HeaderName::Via
-            | HeaderName::RecordRoute
-            | HeaderName::From
-            | HeaderName::CallId
-            | HeaderName::CSeq => s += &String::from_utf8_lossy(h.line),
-            HeaderName::To => {
-                s += &format!("To: {};tag={tag}\r\n", String::from_utf8_lossy(h.value))
-            }
-            _ => {}
-        }
-    }
-    s += "Contact: <sip:bob@127.0.0.3:5072>\r\n";
-    if sdp.is_empty() {
-        s + "Content-Length: 0\r\n\r\n"
-    } else {
-        with_sdp(&s, sdp)
-    }
+    let contact = common::sip::contact("sip:bob@127.0.0.3:5072");
+    common::sip::answer(req.text.as_bytes(), status, tag, &contact, sdp)
 }
 
 const OFFER: &str = "v=0\r\n\

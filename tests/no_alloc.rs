@@ -2,6 +2,8 @@
 //! armed per thread only around the code it measures (libtest runs tests on
 //! several threads, and its own bookkeeping allocates).
 
+mod common;
+
 use edgesip::dns::{build_query, order_naptr, select_srv, QType, RData, Response, SrvChoice};
 use edgesip::hmac::HmacKey;
 use edgesip::sip::{
@@ -246,45 +248,17 @@ fn proxy_with(legs: &[(&str, &str, &[&str])]) -> edgesip::proxy::Proxy {
     let legs = legs
         .iter()
         .map(|(name, addr, nets)| {
-            let a: std::net::SocketAddr = addr.parse().expect("addr");
-            edgesip::config::LegSpec {
-                name: (*name).into(),
-                addr: a,
-                advertise_host: a.ip().to_string(),
-                advertise_port: a.port(),
-                nets: nets.iter().map(|n| n.parse().expect("net")).collect(),
-                trust: None,
-                freebind: false,
-                media_ip: None,
-            }
+            let nets: Vec<_> = nets.iter().map(|n| n.parse().expect("net")).collect();
+            edgesip::config::LegSpec::new(name, addr.parse().expect("addr"), &nets)
         })
         .collect();
     let cfg = edgesip::config::Config::with_legs(legs);
     edgesip::proxy::Proxy::new(&cfg, b"no-alloc secret").expect("proxy")
 }
 
-/// The answer a UAS would send to a forwarded request: its Vias and the
-/// dialog headers echoed, a To-tag added.
+/// The answer a UAS would send to a forwarded request.
 fn answer_of(fwd: &[u8]) -> Vec<u8> {
-    let m = Message::parse(fwd).expect("forwarded request parses");
-    let mut s = b"SIP/2.0 200 OK\r\n".to_vec();
-    for h in m.headers() {
-        match h.name {
-            HeaderName::Via
-            | HeaderName::RecordRoute
-            | HeaderName::From
-            | HeaderName::CallId
-            | HeaderName::CSeq => s.extend_from_slice(h.line),
-            HeaderName::To => {
-                s.extend_from_slice(b"To: ");
-                s.extend_from_slice(h.value);
-                s.extend_from_slice(b";tag=uas\r\n");
-            }
-            _ => {}
-        }
-    }
-    s.extend_from_slice(b"Content-Length: 0\r\n\r\n");
-    s
+    common::sip::answer(fwd, "200 OK", "uas", "", "").into_bytes()
 }
 
 #[test]
@@ -405,17 +379,8 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
     let specs = legs
         .iter()
         .map(|(name, addr, nets)| {
-            let a: std::net::SocketAddr = addr.parse().expect("addr");
-            edgesip::config::LegSpec {
-                name: (*name).into(),
-                addr: a,
-                advertise_host: a.ip().to_string(),
-                advertise_port: a.port(),
-                nets: nets.iter().map(|n| n.parse().expect("net")).collect(),
-                trust: None,
-                freebind: false,
-                media_ip: None,
-            }
+            let nets: Vec<_> = nets.iter().map(|n| n.parse().expect("net")).collect();
+            edgesip::config::LegSpec::new(name, addr.parse().expect("addr"), &nets)
         })
         .collect();
     let mut cfg = edgesip::config::Config::with_legs(specs);
@@ -806,16 +771,7 @@ fn resolver_allocates_nothing() {
 fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
     use edgesip::time::Instant;
     let a: std::net::SocketAddr = "127.0.0.1:5060".parse().expect("addr");
-    let leg = edgesip::config::LegSpec {
-        name: "lan".into(),
-        addr: a,
-        advertise_host: "127.0.0.1".into(),
-        advertise_port: 5060,
-        nets: Vec::new(),
-        trust: None,
-        freebind: false,
-        media_ip: None,
-    };
+    let leg = edgesip::config::LegSpec::new("lan", a, &[]);
     let mut cfg = edgesip::config::Config::with_legs(vec![leg]);
     // A documentation address: this test sends nothing anywhere.
     let server: std::net::SocketAddr = "192.0.2.53:53".parse().expect("addr");

@@ -1,24 +1,16 @@
 //! The forwarding core without sockets: `(now, leg, source, bytes)` in, at
 //! most one datagram out.
 
+mod common;
+
 use edgesip::config::{Config, LegSpec};
 use edgesip::proxy::{Proxy, Transmit};
 use edgesip::sip::{HeaderName, Message};
 use edgesip::time::Instant;
-use std::net::SocketAddr;
 
 fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
-    let a: SocketAddr = addr.parse().unwrap();
-    LegSpec {
-        name: name.into(),
-        addr: a,
-        advertise_host: a.ip().to_string(),
-        advertise_port: a.port(),
-        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
-        trust: None,
-        freebind: false,
-        media_ip: None,
-    }
+    let nets: Vec<_> = nets.iter().map(|n| n.parse().unwrap()).collect();
+    LegSpec::new(name, addr.parse().unwrap(), &nets)
 }
 
 fn proxy(legs: Vec<LegSpec>) -> Proxy {
@@ -263,23 +255,8 @@ fn branch_equality_for_cancel_and_ack_to_error() {
 }
 
 fn response_to(fwd: &Out, status: &str, to_tag: &str) -> String {
-    // The UAS echoes the Vias, Record-Routes, From, To, Call-ID and CSeq.
-    let m = fwd.msg();
-    let mut s = format!("SIP/2.0 {status}\r\n");
-    for h in m.headers() {
-        let name = String::from_utf8_lossy(h.raw_name);
-        let value = String::from_utf8_lossy(h.value);
-        match h.name {
-            HeaderName::Via
-            | HeaderName::RecordRoute
-            | HeaderName::From
-            | HeaderName::CallId
-            | HeaderName::CSeq => s += &format!("{name}: {value}\r\n"),
-            HeaderName::To => s += &format!("{name}: {value};tag={to_tag}\r\n"),
-            _ => {}
-        }
-    }
-    s + "Contact: <sip:bob@127.0.0.3:5072>\r\nContent-Length: 0\r\n\r\n"
+    let contact = common::sip::contact("sip:bob@127.0.0.3:5072");
+    common::sip::answer(fwd.text.as_bytes(), status, to_tag, &contact, "")
 }
 
 #[test]

@@ -5,7 +5,6 @@
 mod common;
 
 use common::{free_udp_port, Daemon, Ua};
-use edgesip::sip::{HeaderName, Message};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
@@ -24,22 +23,7 @@ fn invite(caller: &Ua, id: &str) -> String {
 }
 
 fn ok_for(raw: &[u8]) -> String {
-    let m = Message::parse(raw).unwrap();
-    let mut s = "SIP/2.0 200 OK\r\n".to_string();
-    for h in m.headers() {
-        match h.name {
-            HeaderName::Via
-            | HeaderName::RecordRoute
-            | HeaderName::From
-            | HeaderName::CallId
-            | HeaderName::CSeq => s += &String::from_utf8_lossy(h.line),
-            HeaderName::To => {
-                s += &format!("To: {};tag=alice\r\n", String::from_utf8_lossy(h.value))
-            }
-            _ => {}
-        }
-    }
-    s + "Content-Length: 0\r\n\r\n"
+    common::sip::answer(raw, "200 OK", "alice", "", "")
 }
 
 /// The caller's INVITE reaches the registered phone; its 200 comes back.

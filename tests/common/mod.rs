@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod sip;
 
 use std::io::Read;
 use std::net::{SocketAddr, UdpSocket};
