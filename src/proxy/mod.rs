@@ -743,7 +743,9 @@ impl Proxy {
         let len = self
             .rewrite_request(m, in_leg, src, &plan, out)
             .map_err(|e| match e {
-                Error::OutOfSpace => Refuse::Reply(513, "Message Too Large"),
+                Error::OutOfSpace | Error::TooManyHeaders => {
+                    Refuse::Reply(513, "Message Too Large")
+                }
                 _ => Refuse::Reply(500, "Server Internal Error"),
             })?;
         Ok(Transmit {

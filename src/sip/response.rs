@@ -1,7 +1,7 @@
 use super::cursor::{Cursor, Full};
 use super::error::Error;
 use super::header::HeaderName;
-use super::message::Message;
+use super::message::{Message, MAX_HEADERS};
 use super::scan::offset_in;
 use crate::hmac::HmacKey;
 use std::net::SocketAddr;
@@ -44,8 +44,24 @@ pub fn stateless_to_tag(key: &HmacKey, msg: &Message) -> [u8; TO_TAG_LEN] {
 
 /// Writes a response to `req` from scratch: its Vias, From, To (with a tag
 /// when asked), Call-ID and CSeq, the extra lines, then `Content-Length: 0`.
-/// Header lines are copied as written.
+/// Header lines are copied as written. Fails with [`Error::TooManyHeaders`]
+/// when the response would hold more than [`MAX_HEADERS`] header lines
+/// (a request with very many Vias): edgesip does not send what it would not
+/// accept itself.
 pub fn write_response(req: &Message, reply: &Reply, out: &mut [u8]) -> Result<usize, Error> {
+    let singles = [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ];
+    let lines = req.headers_named(HeaderName::Via).count()
+        + singles.iter().filter(|n| req.header(**n).is_some()).count()
+        + reply.extra.len()
+        + 1;
+    if lines > MAX_HEADERS {
+        return Err(Error::TooManyHeaders);
+    }
     let mut c = Cursor::new(out);
     write(req, reply, &mut c).map_err(|_| Error::OutOfSpace)?;
     Ok(c.len())
@@ -167,6 +183,48 @@ Content-Length: 0\r\n\r\n"
             write_response(&m, &reply, &mut small),
             Err(Error::OutOfSpace)
         );
+    }
+
+    #[test]
+    fn test_no_more_header_lines_than_a_parse_accepts() {
+        // A request of MAX_HEADERS lines, all but four of them Vias: its
+        // response has the Vias, From, To, Call-ID, CSeq, Content-Length.
+        let mut raw = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();
+        for _ in 0..MAX_HEADERS - 4 {
+            raw.extend_from_slice(b"Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n");
+        }
+        raw.extend_from_slice(
+            b"f: <sip:x@y>;tag=1\r\nt: <sip:a@b>\r\ni: c\r\nCSeq: 1 OPTIONS\r\n\r\n",
+        );
+        let m = Message::parse(&raw).unwrap();
+        assert_eq!(m.headers().len(), MAX_HEADERS);
+        let mut out = vec![0u8; 16384];
+        let mut reply = Reply {
+            code: 200,
+            reason: b"OK",
+            to_tag: None,
+            source: None,
+            extra: &[b"Retry-After: 5"],
+        };
+        assert_eq!(
+            write_response(&m, &reply, &mut out),
+            Err(Error::TooManyHeaders)
+        );
+        reply.extra = &[];
+        assert_eq!(
+            write_response(&m, &reply, &mut out),
+            Err(Error::TooManyHeaders)
+        );
+        // One Via fewer and the response fits exactly.
+        let raw = String::from_utf8(raw.clone()).unwrap().replacen(
+            "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n",
+            "",
+            1,
+        );
+        let m = Message::parse(raw.as_bytes()).unwrap();
+        let n = write_response(&m, &reply, &mut out).unwrap();
+        let r = Message::parse(&out[..n]).unwrap();
+        assert_eq!(r.headers().len(), MAX_HEADERS);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use super::cursor::{Cursor, Full};
 use super::error::Error;
 use super::header::{Elements, HeaderName};
-use super::message::Message;
+use super::message::{Message, MAX_HEADERS};
 use super::params::Params;
 use super::scan::{find_unquoted, is_lws};
 use super::via::Via;
@@ -43,6 +43,8 @@ pub struct Rewriter<'a> {
     scratch: [u8; SCRATCH],
     used: usize,
     body: Option<&'a [u8]>,
+    /// Header lines inserted minus header lines removed.
+    lines: isize,
 }
 
 impl<'a> Rewriter<'a> {
@@ -53,6 +55,7 @@ impl<'a> Rewriter<'a> {
             scratch: [0; SCRATCH],
             used: 0,
             body: None,
+            lines: 0,
         }
     }
 
@@ -145,14 +148,18 @@ impl<'a> Rewriter<'a> {
             c.put(b": ")?;
             f(c)?;
             c.put(b"\r\n")
-        })
+        })?;
+        self.lines += 1;
+        Ok(())
     }
 
     /// Removes header line `i` with its folds and terminator.
     pub fn remove_header(&mut self, i: usize) -> Result<(), Error> {
         let line = self.msg.headers().get(i).ok_or(Error::Overlap)?.line;
         let at = self.offset(line)?;
-        self.splice(at, line.len(), |_| Ok(()))
+        self.splice(at, line.len(), |_| Ok(()))?;
+        self.lines -= 1;
+        Ok(())
     }
 
     /// Replaces the value of header line `i`, keeping its name and spacing.
@@ -254,7 +261,15 @@ impl<'a> Rewriter<'a> {
     }
 
     /// Writes the changed message into `out` and returns its length.
+    ///
+    /// Fails with [`Error::TooManyHeaders`] when the inserted header lines
+    /// would take the message beyond [`MAX_HEADERS`]: edgesip does not send
+    /// what it would not accept itself.
     pub fn emit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let lines = self.msg.headers().len() as isize + self.lines;
+        if lines > MAX_HEADERS as isize {
+            return Err(Error::TooManyHeaders);
+        }
         self.edits
             .sort_unstable_by_key(|e| (e.at, e.del > 0, e.seq));
         let buf = self.msg.buf();
@@ -446,6 +461,45 @@ v=0\n";
         let out = emit(&mut rw);
         assert!(out.contains("Content-Length: 10\r\nl: 10\r\n"), "{out}");
         assert!(Message::parse(out.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn test_no_more_header_lines_than_a_parse_accepts() {
+        // MAX_HEADERS - 2 lines: two more fit, a third does not, unless one
+        // goes too.
+        let mut raw = INVITE.to_vec();
+        let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 2;
+        let extra = MAX_HEADERS - 2 - Message::parse(INVITE).unwrap().headers().len();
+        for _ in 0..extra {
+            raw.splice(at..at, b"X: y\r\n".iter().copied());
+        }
+        let m = Message::parse(&raw).unwrap();
+        assert_eq!(m.headers().len(), MAX_HEADERS - 2);
+        let mut out = [0u8; 4096];
+        let mut rw = Rewriter::new(&m);
+        for _ in 0..2 {
+            rw.insert_header(HeaderPos::Top, b"Record-Route", |c| c.put(b"<sip:p;lr>"))
+                .unwrap();
+        }
+        let n = rw.emit(&mut out).unwrap();
+        assert_eq!(
+            Message::parse(&out[..n]).unwrap().headers().len(),
+            MAX_HEADERS
+        );
+        rw.insert_header(HeaderPos::Top, b"Record-Route", |c| c.put(b"<sip:p;lr>"))
+            .unwrap();
+        assert_eq!(rw.emit(&mut out), Err(Error::TooManyHeaders));
+        let ct = m
+            .headers()
+            .iter()
+            .position(|h| h.name == HeaderName::ContentType)
+            .unwrap();
+        rw.remove_header(ct).unwrap();
+        let n = rw.emit(&mut out).unwrap();
+        assert_eq!(
+            Message::parse(&out[..n]).unwrap().headers().len(),
+            MAX_HEADERS
+        );
     }
 
     #[test]

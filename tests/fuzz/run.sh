@@ -14,8 +14,9 @@
 #   SANITIZER=address|none   (default address; none if ASan is unavailable)
 #   TOOLCHAIN=<rustup name>  (default: the active toolchain)
 #   FUZZ_ARGS="..."          extra libFuzzer flags
-#   EDGESIP_FUZZ_STRICT=1    also fail on findings already reported (see
-#                            known_issue in fuzz_targets/parse_rewrite.rs)
+#
+# A crash input worth keeping goes into tests/data/fuzz-regressions/, which
+# tests/fuzz_regressions.rs replays in plain `cargo test`.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
