@@ -88,38 +88,61 @@ ensure_packages() {
 
 # --- std route ---------------------------------------------------------------
 # "build" (default): -Zbuild-std compiles std from rust-web-src for every
-#   target.  Works for all four; costs ~1 min per target and profile when the
-#   target dir is cold, nothing when warm.
-# "prebuilt": for armv7/aarch64 use Debian's libstd-rust-web-dev:<arch>.
-#   The .deb is downloaded with a private apt state (the system's apt lists
-#   and architectures are not touched) and only unpacked, never installed:
-#   apt-installing it drags in a foreign libc6 that makes threads spin under
-#   qemu.  Any failure falls back to build-std.  Only the test build uses it;
-#   the release build always uses build-std so the size is the real one
-#   (std rebuilt with opt-level s and panic=abort).
+#   target.  Works for all four; costs 1-3 min per target and profile when
+#   the target dir is cold, nothing when warm.  The release build always
+#   takes this route so its size is the real one (std rebuilt with our
+#   opt-level and panic=abort).
+# "prebuilt": the test build of armv7/aarch64 uses Debian's
+#   libstd-rust-web-dev:<arch> instead (saves the cold std build of the test
+#   profile).  The .deb is fetched with a private apt state (the system's apt
+#   lists and architectures are untouched) and only its rlibs are copied into
+#   rustc's sysroot, with a version stamp; it is never apt-installed, which
+#   would drag in a foreign libc6 that makes threads spin forever under qemu.
+#   Any failure (e.g. the armhf security index being inconsistent) falls back
+#   to build-std.
+std_libdir() { echo "$("$RUSTC" --print sysroot)/lib/rustlib/$1/lib"; }
 prebuilt_std_ready() {
-    compgen -G "/usr/lib/rustlib/$1/lib/libstd-*.rlib" >/dev/null
+    local dir ver
+    dir=$(std_libdir "$1")
+    ver=$(dpkg-query -W -f='${Version}' rustc-web)
+    [ "$(cat "$dir/.edgesip-debian-std" 2>/dev/null)" = "$ver" ]
 }
 fetch_prebuilt_std() {
-    local target=$1 arch ver tmp
+    local target=$1 arch ver tmp dir
     arch=$(deb_arch "$target")
     case $arch in armhf | arm64) ;; *) return 1 ;; esac
     prebuilt_std_ready "$target" && return 0
+    dir=$(std_libdir "$target")
+    # Only replace a std we put there ourselves (stamped, older rustc-web):
+    # stale rlibs next to new ones give "multiple candidates for std".
+    if [ -d "$dir" ] && [ ! -f "$dir/.edgesip-debian-std" ]; then
+        echo "   $dir exists but was not made by this script; using -Zbuild-std"
+        return 1
+    fi
     ver=$(dpkg-query -W -f='${Version}' rustc-web) || return 1
     tmp=$(mktemp -d)
     mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
     local opts=(-o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::archives=$tmp/archives"
                 -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
-                -o APT::Architectures::=amd64 -o "APT::Architectures::=$arch")
-    echo "== fetching libstd-rust-web-dev:$arch=$ver (unpack only)"
-    if apt-get "${opts[@]}" update -q >"$tmp/log" 2>&1 &&
-        (cd "$tmp" && apt-get "${opts[@]}" download "libstd-rust-web-dev:$arch=$ver" >>"$tmp/log" 2>&1) &&
-        dpkg-deb -x "$tmp"/libstd-rust-web-dev_*.deb / && prebuilt_std_ready "$target"; then
-        rm -rf "$tmp"; return 0
+                -o APT::Architectures::=amd64 -o "APT::Architectures::=$arch"
+                -o APT::Sandbox::User=root)
+    echo "== fetching libstd-rust-web-dev:$arch=$ver (unpacked, not installed)"
+    # update may report a broken index of another suite and still be usable.
+    apt-get "${opts[@]}" update -q >"$tmp/log" 2>&1 || true
+    if (cd "$tmp" && apt-get "${opts[@]}" download "libstd-rust-web-dev:$arch=$ver") >>"$tmp/log" 2>&1 &&
+        dpkg-deb -x "$tmp"/libstd-rust-web-dev_*.deb "$tmp/root" &&
+        [ -d "$tmp/root/usr/lib/rustlib/$target/lib" ]; then
+        rm -rf "$dir"
+        mkdir -p "$(dirname "$dir")"
+        cp -r "$tmp/root/usr/lib/rustlib/$target/lib" "$dir"
+        echo "$ver" >"$dir/.edgesip-debian-std"
+        rm -rf "$tmp"
+        return 0
     fi
-    echo "   prebuilt std unavailable (see below); falling back to -Zbuild-std" >&2
-    tail -n 5 "$tmp/log" >&2 || true
-    rm -rf "$tmp"; return 1
+    echo "   prebuilt std unavailable; falling back to -Zbuild-std. apt said:"
+    grep -E '^(E|W):' "$tmp/log" | tail -n 5 | sed 's/^/   /' || true
+    rm -rf "$tmp"
+    return 1
 }
 
 # Run a command with its output kept in a log (or streamed when VERBOSE=1).
