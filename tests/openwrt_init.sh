@@ -90,7 +90,12 @@ procd_out() {
 }
 procd_open_instance() { procd_out open_instance "$@"; }
 procd_close_instance() { procd_out close_instance "$@"; }
-procd_set_param() { procd_out "$@"; }
+procd_set_param() {
+	procd_out "$@"
+	# The argv once more, NUL-separated, for the live check at the end.
+	[ "$1" = command ] && { shift; printf '%s\0' "$@" >"$OUT.argv"; }
+	return 0
+}
 procd_add_reload_trigger() { procd_out reload_trigger "$@"; }
 logger() { echo "logger $*" >>"$OUT.log"; }
 chown() { :; }
@@ -272,12 +277,16 @@ config leg 'x'
 	option ipaddr '10.0.0.1'
 	option trusted '1'
 	option public '1'
+
+config leg 'a_much_too_long_name'
+	option ipaddr '10.0.0.2'
 EOF
 )"
 for_shells bad_values refused "leg x: trusted and public exclude each other"
 for_shells bad_values warned "rtp_ports: '17000-16000' has LO > HI"
 for_shells bad_values warned "max_calls: 'many' is not a number"
 for_shells bad_values warned "log_level must be"
+for_shells bad_values warned "leg a_much_too_long_name: the section name is the leg name and may have at most 15"
 for_shells bad_values warned "invalid configuration (see above); not starting"
 
 # --- 6. hotplug: restart only when the address really changed --------------------------
@@ -311,6 +320,35 @@ run_hotplug hp_not_ours ifup guest - 10.9.9.9
 for_shells hp_not_ours out_is ""
 run_hotplug hp_ifdown ifdown wan 203.0.113.7 ""
 for_shells hp_ifdown out_is ""
+
+# --- 7. the real daemon accepts what the shipped sample produces ---------------------
+# Needs a host build (cargo test leaves target/debug/edgesip; or set
+# EDGESIP_BIN).  Ports, RTP range and key file are moved to free/temporary
+# ones; 127.0.0.2 stands in for the WAN address (all of 127/8 is local).
+BIN=${EDGESIP_BIN:-}
+for b in "$ROOT/target/debug/edgesip" "$ROOT/target/release/edgesip"; do
+    [ -n "$BIN" ] || { [ -x "$b" ] && BIN=$b; }
+done
+if [ -n "$BIN" ]; then
+    CASE=live SH=bash
+    # Ports below 32768 stay clear of the kernel's ephemeral range; another
+    # program may still hold one, so a "port in use" is retried elsewhere.
+    for _ in 1 2 3; do
+        sip=$((10000 + RANDOM % 9000)) rtp=$((20000 + RANDOM % 12000))
+        run_init live "$(sed -e "s|'5060'|'$sip'|" -e "s|'16384-16999'|'$rtp-$((rtp + 615))'|" \
+            -e "s|'/etc/edgesip/key'|'$WORK/key'|" "$SAMPLE" | conf live)" NET4_lan=127.0.0.1 NET4_wan=127.0.0.2
+        mapfile -d '' argv <"$WORK/live/bash_--posix/out.argv"
+        rc=0
+        # Still running after 2 s = arguments accepted, sockets bound.
+        timeout 2 "$BIN" "${argv[@]:1}" >"$WORK/live.out" 2>&1 || rc=$?
+        [ "$rc" = 124 ] || ! grep -q 'in use' "$WORK/live.out" || continue
+        break
+    done
+    [ "$rc" = 124 ] && ok || bad "edgesip ${argv[*]:1} exited with $rc: $(cat "$WORK/live.out")"
+    [ "$(stat -c %a "$WORK/key" 2>/dev/null)" = 600 ] && ok || bad "edgesip did not create the key file (mode 0600)"
+else
+    echo "note: no edgesip binary (cargo build, or set EDGESIP_BIN): skipped the live check"
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

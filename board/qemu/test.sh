@@ -10,7 +10,8 @@
 # Environment knobs (all optional):
 #   CARGO_TARGET_DIR         keep it between runs: std is rebuilt when it is cold
 #   EDGESIP_QEMU_STD         build (default) | prebuilt   (see std_route below)
-#   EDGESIP_QEMU_TIMEOUT     seconds allowed for one target's `cargo test` (900)
+#   EDGESIP_QEMU_TIMEOUT     seconds allowed for one target's `cargo test`,
+#                            build included (1800)
 #   EDGESIP_QEMU_VERBOSE=1   stream cargo's output instead of keeping it in logs
 set -euo pipefail
 
@@ -30,7 +31,7 @@ export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 RUST_BACK
 export EDGESIP_QEMU=1
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 STD_ROUTE=${EDGESIP_QEMU_STD:-build}
-TEST_TIMEOUT=${EDGESIP_QEMU_TIMEOUT:-900}
+TEST_TIMEOUT=${EDGESIP_QEMU_TIMEOUT:-1800}
 VERBOSE=${EDGESIP_QEMU_VERBOSE:-0}
 LOG_DIR=$TARGET_DIR/qemu-logs
 
@@ -184,8 +185,9 @@ run_target() {
 
     if [ "$STD_ROUTE" = prebuilt ] && fetch_prebuilt_std "$t"; then test_std=(); fi
     local rc=0
+    # --no-fail-fast: one failing test binary must not hide the others.
     logged "$LOG_DIR/$t-test.log" timeout -k 10 "$TEST_TIMEOUT" \
-        "$CARGO" test "${test_std[@]}" --target "$t" || rc=$?
+        "$CARGO" test --no-fail-fast "${test_std[@]}" --target "$t" || rc=$?
     end=$(date +%s); R_TEST[$t]=$((end - mid)) R_TIME[$t]=$((end - start))
     # Sum "test result: ok. N passed; ..." over all test binaries.
     R_PASSED[$t]=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i }
