@@ -683,8 +683,12 @@ fn udp_socket(
     if let Err(e) = set_int(fd, level, name, dscp) {
         warn!("{addr}: cannot set DSCP: {e}");
     }
-    if let Err(e) = set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf) {
-        debug!("{addr}: cannot set SO_RCVBUF: {e}");
+    // 0 keeps the kernel's default: setting 0 would give its minimum
+    // (about two packets), and relay ports would drop bursts.
+    if rcvbuf > 0 {
+        if let Err(e) = set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf) {
+            debug!("{addr}: cannot set SO_RCVBUF: {e}");
+        }
     }
 
     let r = match addr {
