@@ -1,39 +1,80 @@
 use core::fmt;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// The buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
+/// Bytes of new text a [`Rewriter`](super::Rewriter) can hold.
+pub(crate) const SCRATCH: usize = 8192;
+
+/// The rewriter's text buffer: a `heapless::Vec`, so that a new rewriter
+/// does not have to zero 8 KiB it will mostly not use.
+pub(crate) type Scratch = heapless::Vec<u8, SCRATCH>;
+
+enum Sink<'a> {
+    Slice {
+        buf: &'a mut [u8],
+        pos: usize,
+    },
+    /// Appends to the scratch; the text of this cursor starts at `start`.
+    Scratch {
+        vec: &'a mut Scratch,
+        start: usize,
+    },
+}
+
 /// Appends bytes to a fixed buffer; `fmt::Write` lets addresses be formatted
 /// without allocating.
 pub struct Cursor<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
+    sink: Sink<'a>,
 }
 
 impl<'a> Cursor<'a> {
     pub fn new(buf: &'a mut [u8]) -> Self {
-        Cursor { buf, pos: 0 }
+        Cursor {
+            sink: Sink::Slice { buf, pos: 0 },
+        }
+    }
+
+    /// A cursor that appends to what `vec` already holds.
+    pub(crate) fn scratch(vec: &'a mut Scratch) -> Self {
+        let start = vec.len();
+        Cursor {
+            sink: Sink::Scratch { vec, start },
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.pos
+        match &self.sink {
+            Sink::Slice { pos, .. } => *pos,
+            Sink::Scratch { vec, start } => vec.len() - start,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pos == 0
+        self.len() == 0
     }
 
     pub fn written(&self) -> &[u8] {
-        &self.buf[..self.pos]
+        match &self.sink {
+            Sink::Slice { buf, pos } => &buf[..*pos],
+            Sink::Scratch { vec, start } => &vec[*start..],
+        }
     }
 
+    #[inline]
     pub fn put(&mut self, bytes: &[u8]) -> Result<(), Full> {
-        let end = self.pos.checked_add(bytes.len()).ok_or(Full)?;
-        let dst = self.buf.get_mut(self.pos..end).ok_or(Full)?;
-        dst.copy_from_slice(bytes);
-        self.pos = end;
-        Ok(())
+        match &mut self.sink {
+            Sink::Slice { buf, pos } => {
+                let end = pos.checked_add(bytes.len()).ok_or(Full)?;
+                let dst = buf.get_mut(*pos..end).ok_or(Full)?;
+                dst.copy_from_slice(bytes);
+                *pos = end;
+                Ok(())
+            }
+            Sink::Scratch { vec, .. } => vec.extend_from_slice(bytes).map_err(|_| Full),
+        }
     }
 
     pub fn put_u32(&mut self, mut n: u32) -> Result<(), Full> {
@@ -58,6 +99,38 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
+    /// An IP address as `Display` writes it (IPv6 without brackets); IPv4
+    /// without `core::fmt`.
+    pub fn put_ip(&mut self, ip: IpAddr) -> Result<(), Full> {
+        match ip {
+            IpAddr::V4(v4) => self.put_ipv4(v4),
+            IpAddr::V6(v6) => self.put_fmt(format_args!("{v6}")),
+        }
+    }
+
+    /// Dotted decimal, as `Display` writes it.
+    pub fn put_ipv4(&mut self, ip: Ipv4Addr) -> Result<(), Full> {
+        let mut tmp = [0u8; 15];
+        let mut n = 0;
+        for (k, o) in ip.octets().into_iter().enumerate() {
+            if k > 0 {
+                tmp[n] = b'.';
+                n += 1;
+            }
+            if o >= 100 {
+                tmp[n] = b'0' + o / 100;
+                n += 1;
+            }
+            if o >= 10 {
+                tmp[n] = b'0' + o / 10 % 10;
+                n += 1;
+            }
+            tmp[n] = b'0' + o % 10;
+            n += 1;
+        }
+        self.put(&tmp[..n])
+    }
+
     /// Formats with `core::fmt` (for IP addresses) into the buffer.
     pub fn put_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), Full> {
         fmt::write(self, args).map_err(|_| Full)
@@ -73,7 +146,7 @@ impl fmt::Write for Cursor<'_> {
 #[cfg(test)]
 mod test {
     use super::*;
-    use std::net::{IpAddr, Ipv6Addr};
+    use std::net::Ipv6Addr;
 
     #[test]
     fn test_put_and_full() {
@@ -84,6 +157,55 @@ mod test {
         c.put_u32(4294967295).unwrap();
         assert_eq!(c.written(), b"ab04294967295");
         assert_eq!(c.put(b"x"), Err(Full));
+    }
+
+    #[test]
+    fn test_put_ip_writes_what_display_writes() {
+        let mut x: u32 = 0x9e37_79b9;
+        let mut ips: Vec<IpAddr> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            "192.0.2.100",
+            "::1",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            ips.push(IpAddr::V4(x.into()));
+        }
+        ips.push("2001:db8::7".parse().unwrap());
+        ips.push("::ffff:192.0.2.1".parse().unwrap());
+        for ip in ips {
+            let mut b = [0u8; 64];
+            let mut c = Cursor::new(&mut b);
+            c.put_ip(ip).unwrap();
+            assert_eq!(c.written(), ip.to_string().as_bytes());
+        }
+        let mut b = [0u8; 14];
+        assert_eq!(
+            Cursor::new(&mut b).put_ipv4(Ipv4Addr::new(255, 255, 255, 255)),
+            Err(Full)
+        );
+    }
+
+    #[test]
+    fn test_scratch_cursor_appends_and_stops_when_full() {
+        let mut v = Scratch::new();
+        Cursor::scratch(&mut v).put(b"abc").unwrap();
+        let mut c = Cursor::scratch(&mut v);
+        c.put(b"de").unwrap();
+        c.put_u32(42).unwrap();
+        assert_eq!(c.written(), b"de42");
+        assert_eq!(c.len(), 4);
+        assert_eq!(&v[..], b"abcde42");
+        let big = [b'x'; SCRATCH];
+        assert_eq!(Cursor::scratch(&mut v).put(&big), Err(Full));
+        assert_eq!(&v[..], b"abcde42");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use super::scan::{find_unquoted, trim};
+use super::scan::{eq_name, find_unquoted, trim};
 
 macro_rules! header_names {
     ($( $v:ident = $long:literal $(| $compact:literal)? , multi: $multi:literal; )*) => {
@@ -28,20 +28,78 @@ macro_rules! header_names {
             }
 
             /// Case-insensitive lookup, with the compact forms of RFC 3261
-            /// §7.3.3 and their registered extensions.
+            /// §7.3.3 and their registered extensions. One table load for a
+            /// compact form; otherwise a hash of the length and the first
+            /// and last bytes picks at most four names to compare.
+            #[inline]
             pub fn from_bytes(name: &[u8]) -> HeaderName {
-                $(
-                    if name.eq_ignore_ascii_case($long.as_bytes())
-                        $(|| name.eq_ignore_ascii_case($compact.as_bytes()))?
-                    {
-                        return HeaderName::$v;
+                match name {
+                    [] => HeaderName::Other,
+                    [c] => COMPACT[*c as usize],
+                    [first, .., last] => {
+                        for &i in &BUCKETS[name_hash(name.len(), *first, *last)] {
+                            let Some((v, long)) = LONG.get(i as usize) else {
+                                break;
+                            };
+                            if eq_name(name, long.as_bytes()) {
+                                return *v;
+                            }
+                        }
+                        HeaderName::Other
                     }
-                )*
-                HeaderName::Other
+                }
             }
         }
+
+        /// Every known name with its long form.
+        const LONG: &[(HeaderName, &str)] = &[ $( (HeaderName::$v, $long), )* ];
+
+        /// The compact forms, upper and lower case.
+        const COMPACT: [HeaderName; 256] = {
+            let mut t = [HeaderName::Other; 256];
+            $( $(
+                let c = $compact.as_bytes();
+                assert!(c.len() == 1);
+                t[c[0].to_ascii_lowercase() as usize] = HeaderName::$v;
+                t[c[0].to_ascii_uppercase() as usize] = HeaderName::$v;
+            )? )*
+            t
+        };
     };
 }
+
+/// How many `HeaderName`s there are, `Other` included; `name as usize` is
+/// below it.
+pub(crate) const NAME_COUNT: usize = LONG.len() + 1;
+
+/// Names per hash bucket; the table below fails to build (a compile error)
+/// if a new name would overflow one.
+const BUCKET: usize = 4;
+const BUCKETS_LEN: usize = 32;
+
+/// Chosen so that no bucket holds more than two of today's names.
+#[inline(always)]
+const fn name_hash(len: usize, first: u8, last: u8) -> usize {
+    (len + (first & 0x1f) as usize * 13 + (last & 0x1f) as usize * 21) % BUCKETS_LEN
+}
+
+/// Indices into `LONG` per bucket; `u8::MAX` marks an empty slot.
+const BUCKETS: [[u8; BUCKET]; BUCKETS_LEN] = {
+    let mut t = [[u8::MAX; BUCKET]; BUCKETS_LEN];
+    let mut i = 0;
+    while i < LONG.len() {
+        let n = LONG[i].1.as_bytes();
+        let h = name_hash(n.len(), n[0], n[n.len() - 1]);
+        let mut k = 0;
+        while t[h][k] != u8::MAX {
+            k += 1;
+            assert!(k < BUCKET, "header name hash bucket overflow");
+        }
+        t[h][k] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 header_names! {
     Via = "Via" | "v", multi: true;
@@ -88,7 +146,7 @@ header_names! {
 /// Iterates the comma-separated elements of a header value. Commas inside
 /// quoted strings or `<...>` do not split. Elements are trimmed of LWS and
 /// may be empty (`a,,b`), which validators reject.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Elements<'b> {
     rest: Option<&'b [u8]>,
 }
@@ -151,7 +209,45 @@ mod test {
             assert_eq!(HeaderName::from_bytes(raw), *want, "{raw:?}");
         }
         assert!(HeaderName::Via.is_multi());
+        assert_eq!(HeaderName::from_bytes(b""), HeaderName::Other);
+        assert_eq!(HeaderName::from_bytes(b"z"), HeaderName::Other);
+        assert_eq!(HeaderName::from_bytes(b"Vib"), HeaderName::Other);
+        assert_eq!(HeaderName::from_bytes(b"Fro"), HeaderName::Other);
         assert!(!HeaderName::From.is_multi());
+    }
+
+    #[test]
+    fn test_every_name_round_trips() {
+        assert_eq!(NAME_COUNT, HeaderName::Other as usize + 1);
+        for (v, long) in LONG {
+            assert!((*v as usize) < NAME_COUNT);
+            // What eq_name needs of the names it compares against.
+            assert!(long.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-'));
+            assert_eq!(v.as_str(), *long);
+            assert_eq!(HeaderName::from_bytes(long.as_bytes()), *v);
+            let upper = long.to_ascii_uppercase();
+            assert_eq!(HeaderName::from_bytes(upper.as_bytes()), *v);
+            let lower = long.to_ascii_lowercase();
+            assert_eq!(HeaderName::from_bytes(lower.as_bytes()), *v);
+            // One byte more or less, or one changed, is another header.
+            if long.len() > 2 {
+                assert_eq!(
+                    HeaderName::from_bytes(&lower.as_bytes()[1..]),
+                    HeaderName::Other
+                );
+            }
+            assert_eq!(
+                HeaderName::from_bytes(format!("{lower}x").as_bytes()),
+                HeaderName::Other
+            );
+            let mut changed = lower.into_bytes();
+            changed[1] ^= 0x01;
+            assert_eq!(HeaderName::from_bytes(&changed), HeaderName::Other);
+        }
+        let compact: usize = (0..=255u8)
+            .filter(|c| COMPACT[*c as usize] != HeaderName::Other)
+            .count();
+        assert_eq!(compact, 2 * 14);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 use super::addr::NameAddr;
 use super::error::Error;
-use super::header::{Elements, HeaderName};
-use super::scan::{is_lws, is_token_str, offset_in, parse_u32, trim};
+use super::header::{Elements, HeaderName, NAME_COUNT};
+use super::scan::{
+    find_byte, find_cr_lf, is_lws, is_token_str, offset_in, parse_u32, span, trim, TOKEN,
+};
 use super::uri::{Scheme, Uri};
 use super::via::Via;
 
@@ -62,18 +64,156 @@ pub struct Message<'b> {
     /// Offset of the empty line that ends the headers.
     headers_end: usize,
     body: &'b [u8],
+    /// Index of the first header of each name, [`NONE`] when absent.
+    first: [u8; NAME_COUNT],
+    /// One bit per name (`name as usize`) seen on more than one line.
+    repeated: u64,
+    /// What validation parsed, so the accessors need not parse it again;
+    /// `None` after [`Message::parse_unchecked`].
+    parsed: Option<Parsed<'b>>,
+}
+
+/// No header of that name.
+const NONE: u8 = u8::MAX;
+const _: () = assert!(MAX_HEADERS < NONE as usize && NAME_COUNT <= 64);
+
+/// The views validation builds anyway.
+#[derive(Debug, Clone)]
+struct Parsed<'b> {
+    request_uri: Option<Uri<'b>>,
+    cseq: CSeq<'b>,
+    from: NameAddr<'b>,
+    to: NameAddr<'b>,
+    max_forwards: Option<u32>,
+    content_length: Option<u32>,
+    /// The first Via element, its header and the elements after it there.
+    top_via: First<'b, Via<'b>>,
+    /// The first Contact element that is an address (not `*`), if any.
+    contact: Option<First<'b, NameAddr<'b>>>,
+}
+
+#[derive(Debug, Clone)]
+struct First<'b, T> {
+    index: usize,
+    view: T,
+    rest: Elements<'b>,
+}
+
+/// Every element of the headers named `name`, from header `next` on, with
+/// its header index; `cur` is the line being split.
+struct ElementIter<'m, 'b> {
+    headers: &'m [Header<'b>],
+    name: HeaderName,
+    next: usize,
+    cur: Option<(usize, Elements<'b>)>,
+}
+
+impl<'b> Iterator for ElementIter<'_, 'b> {
+    type Item = (usize, &'b [u8]);
+
+    fn next(&mut self) -> Option<(usize, &'b [u8])> {
+        loop {
+            if let Some((i, elems)) = &mut self.cur {
+                if let Some(e) = elems.next() {
+                    return Some((*i, e));
+                }
+                self.cur = None;
+            }
+            let rest = self.headers.get(self.next..)?;
+            let k = rest.iter().position(|h| h.name == self.name)?;
+            let i = self.next + k;
+            self.cur = Some((i, Elements::new(rest[k].value)));
+            self.next = i + 1;
+        }
+    }
+}
+
+/// Parsed elements: a cached first one, then the rest parsed on demand
+/// (elements that do not parse are skipped).
+struct Views<'m, 'b, T, F> {
+    first: Option<(usize, T)>,
+    rest: ElementIter<'m, 'b>,
+    parse: F,
+}
+
+impl<'b, T, F: Fn(&'b [u8]) -> Option<T>> Iterator for Views<'_, 'b, T, F> {
+    type Item = (usize, T);
+
+    fn next(&mut self) -> Option<(usize, T)> {
+        if let Some(f) = self.first.take() {
+            return Some(f);
+        }
+        loop {
+            let (i, e) = self.rest.next()?;
+            if let Some(v) = (self.parse)(e) {
+                return Some((i, v));
+            }
+        }
+    }
 }
 
 /// Splits one line off `s` at `\n` (with an optional `\r` before it).
 /// Returns (content, line length including the terminator).
 fn line(s: &[u8]) -> Option<(&[u8], usize)> {
-    let nl = s.iter().position(|b| *b == b'\n')?;
+    let nl = find_byte(s, b'\n')?;
     let content = if nl > 0 && s[nl - 1] == b'\r' {
         &s[..nl - 1]
     } else {
         &s[..nl]
     };
     Some((content, nl + 1))
+}
+
+/// One header line at the start of `s` (not the empty line), with its
+/// folds: the header and the bytes it takes, terminator included.
+///
+/// One pass: the name by the token table, then a SWAR search for CR and LF
+/// through the value and its folds. The errors are those of a line-by-line
+/// reading: `Unterminated` when no LF ends the line, else `HeaderLine` for
+/// leading white space, a name that is not a token, no colon after it, or a
+/// CR not followed by LF.
+#[inline]
+fn header_line(s: &[u8]) -> Result<(Header<'_>, usize), Error> {
+    let name_len = span(s, TOKEN);
+    let mut i = name_len;
+    while matches!(s.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let colon = name_len > 0 && s.get(i) == Some(&b':');
+    let mut bad = !colon;
+    let value_start = if colon { i + 1 } else { i };
+    let mut from = value_start;
+    let nl = loop {
+        let rest = s.get(from..).unwrap_or_default();
+        let k = from + find_cr_lf(rest).ok_or(Error::Unterminated)?;
+        let nl = if s[k] == b'\n' {
+            k
+        } else if s.get(k + 1) == Some(&b'\n') {
+            k + 1
+        } else {
+            // A CR on its own.
+            bad = true;
+            from = k + 1;
+            continue;
+        };
+        // A line starting with SP or HTAB continues this one.
+        if !matches!(s.get(nl + 1), Some(b' ' | b'\t')) {
+            break nl;
+        }
+        from = nl + 1;
+    };
+    if bad {
+        return Err(Error::HeaderLine);
+    }
+    let logical_end = if s[nl - 1] == b'\r' { nl - 1 } else { nl };
+    let raw_name = &s[..name_len];
+    let header = Header {
+        name: HeaderName::from_bytes(raw_name),
+        raw_name,
+        value: trim(&s[value_start..logical_end]),
+        line: &s[..nl + 1],
+    };
+    Ok((header, nl + 1))
 }
 
 fn version_ok(v: &[u8]) -> Result<(), Error> {
@@ -138,13 +278,46 @@ impl<'b> Message<'b> {
     /// Parses and validates a datagram. See the module docs for what `Ok`
     /// guarantees.
     pub fn parse(buf: &'b [u8]) -> Result<Message<'b>, Error> {
-        let mut m = Message::parse_unchecked(buf)?;
-        m.validate()?;
-        Ok(m)
+        // Built in one place and moved once: a `Message` is several KiB.
+        let mut m = Message::empty(buf);
+        match m.frame().and_then(|()| m.validate()) {
+            Ok(()) => Ok(m),
+            Err(e) => Err(e),
+        }
     }
 
     /// Parses the framing only: start line, header lines and the raw body.
     pub fn parse_unchecked(buf: &'b [u8]) -> Result<Message<'b>, Error> {
+        let mut m = Message::empty(buf);
+        match m.frame() {
+            Ok(()) => Ok(m),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[inline(always)]
+    fn empty(buf: &'b [u8]) -> Message<'b> {
+        Message {
+            buf,
+            start: StartLine::Response {
+                version: &[],
+                code: 0,
+                reason: &[],
+            },
+            start_line: &[],
+            headers: heapless::Vec::new(),
+            headers_end: 0,
+            body: &[],
+            first: [NONE; NAME_COUNT],
+            repeated: 0,
+            parsed: None,
+        }
+    }
+
+    /// The start line, then the header lines through the empty line.
+    #[inline(always)]
+    fn frame(&mut self) -> Result<(), Error> {
+        let buf = self.buf;
         // RFC 3261 §7.5: ignore CRLFs before the start line.
         let lead = buf
             .iter()
@@ -158,55 +331,40 @@ impl<'b> Message<'b> {
             return Err(Error::Empty);
         }
         let (start_content, start_len) = line(rest).ok_or(Error::Unterminated)?;
-        let start = parse_start(start_content)?;
-        let start_line = &rest[..start_len];
-        let mut pos = lead + start_len;
-        let mut headers = heapless::Vec::new();
+        self.start = parse_start(start_content)?;
+        self.start_line = &rest[..start_len];
+        self.frame_headers(lead + start_len)
+    }
+
+    /// Splits the header lines from `pos` on, through the empty line.
+    #[inline(always)]
+    fn frame_headers(&mut self, mut pos: usize) -> Result<(), Error> {
+        let buf = self.buf;
         loop {
-            let (content, len) = line(&buf[pos..]).ok_or(Error::Unterminated)?;
-            if content.is_empty() {
-                let headers_end = pos;
-                return Ok(Message {
-                    buf,
-                    start,
-                    start_line,
-                    headers,
-                    headers_end,
-                    body: &buf[pos + len..],
-                });
-            }
-            // A header line plus its folded continuation lines.
-            let mut end = pos + len;
-            while buf.get(end).is_some_and(|b| *b == b' ' || *b == b'\t') {
-                let (_, l) = line(&buf[end..]).ok_or(Error::Unterminated)?;
-                end += l;
-            }
-            let whole = &buf[pos..end];
-            let logical = trim_terminator(whole);
-            if logical.first().is_some_and(|b| is_lws(*b))
-                || logical
-                    .iter()
-                    .enumerate()
-                    .any(|(i, b)| *b == b'\r' && logical.get(i + 1) != Some(&b'\n'))
-            {
-                return Err(Error::HeaderLine);
-            }
-            let colon = logical
-                .iter()
-                .position(|b| *b == b':')
-                .ok_or(Error::HeaderLine)?;
-            let raw_name = trim(&logical[..colon]);
-            if !is_token_str(raw_name) || logical[..colon].contains(&b'\n') {
-                return Err(Error::HeaderLine);
-            }
-            let h = Header {
-                name: HeaderName::from_bytes(raw_name),
-                raw_name,
-                value: trim(&logical[colon + 1..]),
-                line: whole,
+            let rest = buf.get(pos..).unwrap_or_default();
+            let blank = match rest {
+                [b'\n', ..] => Some(1),
+                [b'\r', b'\n', ..] => Some(2),
+                _ => None,
             };
-            headers.push(h).map_err(|_| Error::TooManyHeaders)?;
-            pos = end;
+            if let Some(n) = blank {
+                self.headers_end = pos;
+                self.body = &rest[n..];
+                return Ok(());
+            }
+            if rest.is_empty() {
+                return Err(Error::Unterminated);
+            }
+            let (h, len) = header_line(rest)?;
+            let i = self.headers.len();
+            let name = h.name as usize;
+            self.headers.push(h).map_err(|_| Error::TooManyHeaders)?;
+            if self.first[name] == NONE {
+                self.first[name] = i as u8;
+            } else {
+                self.repeated |= 1 << name;
+            }
+            pos += len;
         }
     }
 
@@ -217,12 +375,18 @@ impl<'b> Message<'b> {
         if !version.eq_ignore_ascii_case(b"SIP/2.0") {
             return Err(Error::Version);
         }
-        if let StartLine::Request { uri, .. } = self.start {
-            let u = Uri::parse(uri).ok_or(Error::RequestUri)?;
-            if matches!(u.scheme, Scheme::Sip | Scheme::Sips) && u.headers.is_some() {
-                return Err(Error::RequestUri);
+        let request_uri = match self.start {
+            StartLine::Request { uri, .. } => {
+                let u = Uri::parse(uri).ok_or(Error::RequestUri)?;
+                if matches!(u.scheme, Scheme::Sip | Scheme::Sips) && u.headers.is_some() {
+                    return Err(Error::RequestUri);
+                }
+                Some(u)
             }
-        }
+            StartLine::Response { .. } => None,
+        };
+        // The checks below run in this order, so that a message with several
+        // faults always reports the same one.
         for name in [
             HeaderName::ContentLength,
             HeaderName::CSeq,
@@ -231,12 +395,10 @@ impl<'b> Message<'b> {
             HeaderName::To,
             HeaderName::MaxForwards,
         ] {
-            let mut first: Option<&[u8]> = None;
-            for h in self.headers_named(name) {
-                match first {
-                    None => first = Some(h.value),
-                    Some(v) if v != h.value => return Err(Error::Conflict(name)),
-                    Some(_) => {}
+            if self.repeated & (1 << name as usize) != 0 {
+                let first = self.header(name).map(|h| h.value);
+                if self.headers_named(name).any(|h| Some(h.value) != first) {
+                    return Err(Error::Conflict(name));
                 }
             }
         }
@@ -251,7 +413,10 @@ impl<'b> Message<'b> {
                 return Err(Error::Missing(name));
             }
         }
-        let cseq = self.cseq().ok_or(Error::Malformed(HeaderName::CSeq))?;
+        let cseq = self
+            .header(HeaderName::CSeq)
+            .and_then(|h| CSeq::parse(h.value))
+            .ok_or(Error::Malformed(HeaderName::CSeq))?;
         if let Some(m) = self.method() {
             if m != cseq.method {
                 return Err(Error::CSeqMethod);
@@ -261,29 +426,32 @@ impl<'b> Message<'b> {
         if call_id.is_empty() || call_id.iter().any(|b| is_lws(*b)) {
             return Err(Error::Malformed(HeaderName::CallId));
         }
-        for (name, v) in [(HeaderName::From, self.from()), (HeaderName::To, self.to())] {
-            let a = v.ok_or(Error::Malformed(name))?;
-            // A tag without a value, or two tags, would make the dialog
-            // ambiguous (and our stateless To-tag unrecognisable).
-            let mut tags = crate::sip::Params::new(a.params)
-                .map_while(Result::ok)
-                .filter(|p| p.name.eq_ignore_ascii_case(b"tag"));
-            let first = tags.next();
-            if first.is_some_and(|t| t.value.is_none()) || tags.next().is_some() {
-                return Err(Error::Malformed(name));
-            }
-        }
-        for h in self.headers.iter() {
+        let from = self.party(HeaderName::From)?;
+        let to = self.party(HeaderName::To)?;
+        let mut top_via = None;
+        let mut contact = None;
+        let mut max_forwards = None;
+        let mut content_length = None;
+        for (i, h) in self.headers.iter().enumerate() {
             let ok = match h.name {
-                HeaderName::Via => Elements::new(h.value).all(|e| Via::parse(e).is_some()),
+                HeaderName::Via => all_elements(h.value, i, Via::parse, &mut top_via),
                 HeaderName::Route | HeaderName::RecordRoute => {
                     Elements::new(h.value).all(|e| NameAddr::parse(e).is_some())
                 }
                 HeaderName::Contact => {
-                    h.value == b"*" || Elements::new(h.value).all(|e| NameAddr::parse(e).is_some())
+                    h.value == b"*" || all_elements(h.value, i, NameAddr::parse, &mut contact)
                 }
-                HeaderName::MaxForwards => parse_u32(h.value, 255).is_some(),
-                HeaderName::Expires | HeaderName::MinExpires | HeaderName::ContentLength => {
+                HeaderName::MaxForwards => {
+                    let n = parse_u32(h.value, 255);
+                    max_forwards = max_forwards.or(n);
+                    n.is_some()
+                }
+                HeaderName::ContentLength => {
+                    let n = parse_u32(h.value, u32::MAX);
+                    content_length = content_length.or(n);
+                    n.is_some()
+                }
+                HeaderName::Expires | HeaderName::MinExpires => {
                     parse_u32(h.value, u32::MAX).is_some()
                 }
                 _ => true,
@@ -294,14 +462,45 @@ impl<'b> Message<'b> {
         }
         // Over UDP a missing Content-Length means the rest of the datagram
         // (RFC 3261 §18.3); bytes beyond it are dropped.
-        if let Some(cl) = self.content_length() {
+        if let Some(cl) = content_length {
             let cl = cl as usize;
             if cl > self.body.len() {
                 return Err(Error::BodyTruncated);
             }
             self.body = &self.body[..cl];
         }
+        // A Via header is there (checked above) and all its elements parse,
+        // so there is a first one.
+        let top_via = top_via.ok_or(Error::Missing(HeaderName::Via))?;
+        self.parsed = Some(Parsed {
+            request_uri,
+            cseq,
+            from,
+            to,
+            max_forwards,
+            content_length,
+            top_via,
+            contact,
+        });
         Ok(())
+    }
+
+    /// From or To: an address with at most one tag, which has a value.
+    fn party(&self, name: HeaderName) -> Result<NameAddr<'b>, Error> {
+        let a = self
+            .header(name)
+            .and_then(|h| NameAddr::parse(h.value))
+            .ok_or(Error::Malformed(name))?;
+        // A tag without a value, or two tags, would make the dialog
+        // ambiguous (and our stateless To-tag unrecognisable).
+        let mut tags = crate::sip::Params::new(a.params)
+            .map_while(Result::ok)
+            .filter(|p| p.name.eq_ignore_ascii_case(b"tag"));
+        let first = tags.next();
+        if first.is_some_and(|t| t.value.is_none()) || tags.next().is_some() {
+            return Err(Error::Malformed(name));
+        }
+        Ok(a)
     }
 
     pub fn buf(&self) -> &'b [u8] {
@@ -339,7 +538,10 @@ impl<'b> Message<'b> {
     }
 
     pub fn request_uri(&self) -> Option<Uri<'b>> {
-        self.request_uri_raw().and_then(Uri::parse)
+        match &self.parsed {
+            Some(p) => p.request_uri,
+            None => self.request_uri_raw().and_then(Uri::parse),
+        }
     }
 
     pub fn status(&self) -> Option<u16> {
@@ -353,36 +555,83 @@ impl<'b> Message<'b> {
         &self.headers
     }
 
+    /// The first header named `name`.
+    #[inline]
     pub fn header(&self, name: HeaderName) -> Option<&Header<'b>> {
-        self.headers.iter().find(|h| h.name == name)
+        self.headers.get(self.first[name as usize] as usize)
+    }
+
+    /// Index of the first header named `name`.
+    #[inline]
+    pub fn header_index(&self, name: HeaderName) -> Option<usize> {
+        let i = self.first[name as usize] as usize;
+        (i < self.headers.len()).then_some(i)
     }
 
     pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'b>> + '_ {
-        self.headers.iter().filter(move |h| h.name == name)
+        let from = self.header_index(name).unwrap_or(self.headers.len());
+        self.headers[from..].iter().filter(move |h| h.name == name)
     }
 
     /// Every element of every `name` header, with its header index.
     pub fn elements(&self, name: HeaderName) -> impl Iterator<Item = (usize, &'b [u8])> + '_ {
-        self.headers
-            .iter()
-            .enumerate()
-            .filter(move |(_, h)| h.name == name)
-            .flat_map(|(i, h)| Elements::new(h.value).map(move |e| (i, e)))
+        self.element_iter(name)
+    }
+
+    fn element_iter(&self, name: HeaderName) -> ElementIter<'_, 'b> {
+        ElementIter {
+            headers: &self.headers,
+            name,
+            next: self.header_index(name).unwrap_or(self.headers.len()),
+            cur: None,
+        }
+    }
+
+    /// `first` and the elements after it, parsed with `parse`.
+    fn views_from<T: Copy, F: Fn(&'b [u8]) -> Option<T>>(
+        &self,
+        name: HeaderName,
+        first: Option<&First<'b, T>>,
+        parse: F,
+    ) -> Views<'_, 'b, T, F> {
+        match first {
+            Some(f) => Views {
+                first: Some((f.index, f.view)),
+                rest: ElementIter {
+                    headers: &self.headers,
+                    name,
+                    next: f.index + 1,
+                    cur: Some((f.index, f.rest.clone())),
+                },
+                parse,
+            },
+            None => Views {
+                first: None,
+                rest: self.element_iter(name),
+                parse,
+            },
+        }
     }
 
     pub fn vias(&self) -> impl Iterator<Item = (usize, Via<'b>)> + '_ {
-        self.elements(HeaderName::Via)
-            .filter_map(|(i, e)| Via::parse(e).map(|v| (i, v)))
+        let first = self.parsed.as_ref().map(|p| &p.top_via);
+        self.views_from(HeaderName::Via, first, Via::parse)
     }
 
     pub fn top_via(&self) -> Option<(usize, Via<'b>)> {
-        self.vias().next()
+        match &self.parsed {
+            Some(p) => Some((p.top_via.index, p.top_via.view)),
+            None => self.vias().next(),
+        }
     }
 
     /// Elements of a name-addr list header (Contact, Route, Record-Route).
     pub fn addrs(&self, name: HeaderName) -> impl Iterator<Item = (usize, NameAddr<'b>)> + '_ {
-        self.elements(name)
-            .filter_map(|(i, e)| NameAddr::parse(e).map(|a| (i, a)))
+        let first = match (&self.parsed, name) {
+            (Some(p), HeaderName::Contact) => p.contact.as_ref(),
+            _ => None,
+        };
+        self.views_from(name, first, NameAddr::parse)
     }
 
     pub fn call_id(&self) -> Option<&'b [u8]> {
@@ -390,28 +639,48 @@ impl<'b> Message<'b> {
     }
 
     pub fn cseq(&self) -> Option<CSeq<'b>> {
-        self.header(HeaderName::CSeq)
-            .and_then(|h| CSeq::parse(h.value))
+        match &self.parsed {
+            Some(p) => Some(p.cseq),
+            None => self
+                .header(HeaderName::CSeq)
+                .and_then(|h| CSeq::parse(h.value)),
+        }
     }
 
     pub fn from(&self) -> Option<NameAddr<'b>> {
-        self.header(HeaderName::From)
-            .and_then(|h| NameAddr::parse(h.value))
+        match &self.parsed {
+            Some(p) => Some(p.from),
+            None => self
+                .header(HeaderName::From)
+                .and_then(|h| NameAddr::parse(h.value)),
+        }
     }
 
     pub fn to(&self) -> Option<NameAddr<'b>> {
-        self.header(HeaderName::To)
-            .and_then(|h| NameAddr::parse(h.value))
+        match &self.parsed {
+            Some(p) => Some(p.to),
+            None => self
+                .header(HeaderName::To)
+                .and_then(|h| NameAddr::parse(h.value)),
+        }
     }
 
     pub fn max_forwards(&self) -> Option<u32> {
-        self.header(HeaderName::MaxForwards)
-            .and_then(|h| parse_u32(h.value, 255))
+        match &self.parsed {
+            Some(p) => p.max_forwards,
+            None => self
+                .header(HeaderName::MaxForwards)
+                .and_then(|h| parse_u32(h.value, 255)),
+        }
     }
 
     pub fn content_length(&self) -> Option<u32> {
-        self.header(HeaderName::ContentLength)
-            .and_then(|h| parse_u32(h.value, u32::MAX))
+        match &self.parsed {
+            Some(p) => p.content_length,
+            None => self
+                .header(HeaderName::ContentLength)
+                .and_then(|h| parse_u32(h.value, u32::MAX)),
+        }
     }
 
     pub fn content_type(&self) -> Option<&'b [u8]> {
@@ -439,9 +708,30 @@ impl<'b> Message<'b> {
     }
 }
 
-fn trim_terminator(l: &[u8]) -> &[u8] {
-    let l = l.strip_suffix(b"\n").unwrap_or(l);
-    l.strip_suffix(b"\r").unwrap_or(l)
+/// Whether every element of `value` parses; the first one that does is
+/// kept in `first` (with header index `i` and the elements after it) unless
+/// `first` is already set.
+#[inline]
+fn all_elements<'b, T>(
+    value: &'b [u8],
+    i: usize,
+    parse: impl Fn(&'b [u8]) -> Option<T>,
+    first: &mut Option<First<'b, T>>,
+) -> bool {
+    let mut elems = Elements::new(value);
+    while let Some(e) = elems.next() {
+        let Some(view) = parse(e) else {
+            return false;
+        };
+        if first.is_none() {
+            *first = Some(First {
+                index: i,
+                view,
+                rest: elems.clone(),
+            });
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-use super::cursor::{Cursor, Full};
+use super::cursor::{Cursor, Full, Scratch};
 use super::error::Error;
 use super::header::{Elements, HeaderName};
 use super::message::{Message, MAX_HEADERS};
@@ -9,7 +9,7 @@ use super::via::Via;
 /// Edits per rewrite; the proxy needs about ten.
 pub const MAX_EDITS: usize = 32;
 /// Bytes of new text per rewrite (Vias, Record-Routes, rewritten Contacts).
-pub const SCRATCH: usize = 8192;
+pub const SCRATCH: usize = super::cursor::SCRATCH;
 
 #[derive(Debug, Clone, Copy)]
 struct Edit {
@@ -40,20 +40,20 @@ pub enum HeaderPos {
 pub struct Rewriter<'a> {
     msg: &'a Message<'a>,
     edits: heapless::Vec<Edit, MAX_EDITS>,
-    scratch: [u8; SCRATCH],
-    used: usize,
+    /// The new text of every edit, one after the other.
+    scratch: Scratch,
     body: Option<&'a [u8]>,
     /// Header lines inserted minus header lines removed.
     lines: isize,
 }
 
 impl<'a> Rewriter<'a> {
+    #[inline]
     pub fn new(msg: &'a Message<'a>) -> Self {
         Rewriter {
             msg,
             edits: heapless::Vec::new(),
-            scratch: [0; SCRATCH],
-            used: 0,
+            scratch: Scratch::new(),
             body: None,
             lines: 0,
         }
@@ -82,19 +82,22 @@ impl<'a> Rewriter<'a> {
         {
             return Err(Error::Overlap);
         }
-        let mut c = Cursor::new(&mut self.scratch[self.used..]);
-        f(&mut c).map_err(|_| Error::OutOfSpace)?;
-        let n = c.len();
+        if self.edits.is_full() {
+            return Err(Error::OutOfSpace);
+        }
+        let start = self.scratch.len();
+        if f(&mut Cursor::scratch(&mut self.scratch)).is_err() {
+            self.scratch.truncate(start);
+            return Err(Error::OutOfSpace);
+        }
         let edit = Edit {
             at: at as u32,
             del: del as u32,
-            start: self.used as u32,
-            end: (self.used + n) as u32,
+            start: start as u32,
+            end: self.scratch.len() as u32,
             seq: self.edits.len() as u16,
         };
-        self.edits.push(edit).map_err(|_| Error::OutOfSpace)?;
-        self.used += n;
-        Ok(())
+        self.edits.push(edit).map_err(|_| Error::OutOfSpace)
     }
 
     fn offset(&self, part: &[u8]) -> Result<usize, Error> {

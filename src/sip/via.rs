@@ -179,13 +179,14 @@ impl<'b> Via<'b> {
                 c.put_u32(u32::from(src.port()))?;
             } else {
                 c.put(b"received=")?;
-                c.put_fmt(format_args!("{}", src.ip()))?;
+                c.put_ip(src.ip())?;
             }
             pos = off(raw) + raw.len();
         }
         c.put(&self.elem[pos..])?;
         if received && self.received.is_none() {
-            c.put_fmt(format_args!(";received={}", src.ip()))?;
+            c.put(b";received=")?;
+            c.put_ip(src.ip())?;
         }
         Ok(())
     }
