@@ -1,5 +1,5 @@
 use super::params::{Param, Params};
-use super::scan::{is_lws, is_token, parse_u32, quoted_len, trim, trim_start};
+use super::scan::{find_byte, is, is_lws, parse_u32, quoted_len, trim, trim_start, LWS, TOKEN};
 use super::uri::Uri;
 
 /// A `name-addr` or `addr-spec` with header parameters: the value of From,
@@ -25,10 +25,10 @@ impl<'b> NameAddr<'b> {
             let after = trim_start(&raw[q..]);
             let (uri, rest) = bracketed_uri(after)?;
             (Some(&raw[..q]), uri, true, rest)
-        } else if let Some(lt) = raw.iter().position(|b| *b == b'<') {
+        } else if let Some(lt) = find_byte(raw, b'<') {
             // Unquoted display name: tokens separated by LWS only.
             let d = trim(&raw[..lt]);
-            if !d.iter().all(|b| is_token(*b) || is_lws(*b)) {
+            if !d.iter().all(|b| is(*b, TOKEN | LWS)) {
                 return None;
             }
             let (uri, rest) = bracketed_uri(&raw[lt..])?;
@@ -78,7 +78,7 @@ fn bracketed_uri(s: &[u8]) -> Option<(&[u8], &[u8])> {
     if s.first() != Some(&b'<') {
         return None;
     }
-    let close = s.iter().position(|b| *b == b'>')?;
+    let close = find_byte(s, b'>')?;
     Some((&s[1..close], &s[close + 1..]))
 }
 

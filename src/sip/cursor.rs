@@ -8,9 +8,9 @@ pub struct Full;
 /// Bytes of new text a [`Rewriter`](super::Rewriter) can hold.
 pub(crate) const SCRATCH: usize = 8192;
 
-/// The rewriter's text buffer: a `heapless::Vec`, so that a new rewriter
-/// does not have to zero 8 KiB it will mostly not use.
-pub(crate) type Scratch = heapless::Vec<u8, SCRATCH>;
+/// The rewriter's text buffer, never zeroed: a new rewriter does not write
+/// 8 KiB it will mostly not use.
+pub(crate) type Scratch = super::fixed::FixedVec<u8, SCRATCH>;
 
 enum Sink<'a> {
     Slice {
@@ -59,7 +59,7 @@ impl<'a> Cursor<'a> {
     pub fn written(&self) -> &[u8] {
         match &self.sink {
             Sink::Slice { buf, pos } => &buf[..*pos],
-            Sink::Scratch { vec, start } => &vec[*start..],
+            Sink::Scratch { vec, start } => &vec.as_slice()[*start..],
         }
     }
 

@@ -17,6 +17,7 @@
 mod addr;
 mod cursor;
 mod error;
+mod fixed;
 mod header;
 mod message;
 mod params;

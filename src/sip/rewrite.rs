@@ -1,5 +1,6 @@
 use super::cursor::{Cursor, Full, Scratch};
 use super::error::Error;
+use super::fixed::FixedVec;
 use super::header::{Elements, HeaderName};
 use super::message::{Message, MAX_HEADERS};
 use super::params::Params;
@@ -39,7 +40,7 @@ pub enum HeaderPos {
 /// copied unchanged and in order.
 pub struct Rewriter<'a> {
     msg: &'a Message<'a>,
-    edits: heapless::Vec<Edit, MAX_EDITS>,
+    edits: FixedVec<Edit, MAX_EDITS>,
     /// The new text of every edit, one after the other.
     scratch: Scratch,
     body: Option<&'a [u8]>,
@@ -52,7 +53,7 @@ impl<'a> Rewriter<'a> {
     pub fn new(msg: &'a Message<'a>) -> Self {
         Rewriter {
             msg,
-            edits: heapless::Vec::new(),
+            edits: FixedVec::new(),
             scratch: Scratch::new(),
             body: None,
             lines: 0,
@@ -274,6 +275,7 @@ impl<'a> Rewriter<'a> {
             return Err(Error::TooManyHeaders);
         }
         self.edits
+            .as_mut_slice()
             .sort_unstable_by_key(|e| (e.at, e.del > 0, e.seq));
         let buf = self.msg.buf();
         let body_off = self.body_offset();

@@ -16,6 +16,10 @@ pub const URI: u8 = 4;
 pub const HOST: u8 = 8;
 /// ASCII decimal digits.
 pub const DIGIT: u8 = 16;
+/// URI scheme characters after the first: letters, digits, `+`, `-`, `.`.
+pub const SCHEME: u8 = 32;
+/// [`URI`] without `%`, which starts an escape to check.
+pub const URI_PLAIN: u8 = 64;
 
 const fn class_of(b: u8) -> u8 {
     let mut c = 0;
@@ -38,6 +42,12 @@ const fn class_of(b: u8) -> u8 {
     }
     if b.is_ascii_digit() {
         c |= DIGIT;
+    }
+    if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') {
+        c |= SCHEME;
+    }
+    if c & URI != 0 && b != b'%' {
+        c |= URI_PLAIN;
     }
     c
 }
@@ -291,21 +301,14 @@ pub fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
 /// Valid `%HH` escapes and no whitespace or angle brackets.
 pub fn is_uri_text(s: &[u8]) -> bool {
     let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'%' => {
-                let ok = s.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                    && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
-                if !ok {
-                    return false;
-                }
-                i += 3;
-            }
-            b if !is(b, URI) => return false,
-            _ => i += 1,
+    loop {
+        i += span(s.get(i..).unwrap_or_default(), URI_PLAIN);
+        match s.get(i..) {
+            None | Some([]) => return true,
+            Some([b'%', h, l, ..]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => i += 3,
+            Some(_) => return false,
         }
     }
-    true
 }
 
 #[cfg(test)]
@@ -324,6 +327,9 @@ mod test {
             let host = b.is_ascii_alphanumeric() || b"-._".contains(&b);
             assert_eq!(is(b, HOST), host, "{b}");
             assert_eq!(is(b, DIGIT), b.is_ascii_digit(), "{b}");
+            let scheme = b.is_ascii_alphanumeric() || b"+-.".contains(&b);
+            assert_eq!(is(b, SCHEME), scheme, "{b}");
+            assert_eq!(is(b, URI_PLAIN), uri && b != b'%', "{b}");
         }
     }
 
@@ -485,5 +491,11 @@ mod test {
         assert!(!is_uri_text(b"sip:%7@x"));
         assert!(!is_uri_text(b"sip:a b@x"));
         assert!(!is_uri_text(b"<sip:x>"));
+        assert!(is_uri_text(b""));
+        assert!(is_uri_text(b"%41%4a"));
+        assert!(!is_uri_text(b"%4"));
+        assert!(!is_uri_text(b"a%"));
+        assert!(!is_uri_text(b"a%g0"));
+        assert!(!is_uri_text(b"a\x7f"));
     }
 }

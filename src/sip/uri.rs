@@ -1,5 +1,5 @@
 use super::params::{Param, Params};
-use super::scan::{find, is_uri_text, parse_u32};
+use super::scan::{find, find_any2, find_byte, is_uri_text, parse_u32, span, HOST, SCHEME};
 use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,24 +33,24 @@ pub struct Uri<'b> {
 
 impl<'b> Uri<'b> {
     pub fn parse(raw: &'b [u8]) -> Option<Uri<'b>> {
-        let colon = find(raw, b':')?;
-        let scheme_raw = &raw[..colon];
-        let rest = &raw[colon + 1..];
-        let scheme_ok = scheme_raw.first().is_some_and(u8::is_ascii_alphabetic)
-            && scheme_raw
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-        if !scheme_ok || rest.is_empty() || !is_uri_text(rest) {
+        // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':'.
+        if !raw.first()?.is_ascii_alphabetic() {
             return None;
         }
-        let scheme = if scheme_raw.eq_ignore_ascii_case(b"sip") {
-            Scheme::Sip
-        } else if scheme_raw.eq_ignore_ascii_case(b"sips") {
-            Scheme::Sips
-        } else if scheme_raw.eq_ignore_ascii_case(b"tel") {
-            Scheme::Tel
-        } else {
-            Scheme::Other
+        let colon = 1 + span(&raw[1..], SCHEME);
+        if raw.get(colon) != Some(&b':') {
+            return None;
+        }
+        let scheme_raw = &raw[..colon];
+        let rest = &raw[colon + 1..];
+        if rest.is_empty() || !is_uri_text(rest) {
+            return None;
+        }
+        let scheme = match scheme_raw.len() {
+            3 if scheme_raw.eq_ignore_ascii_case(b"sip") => Scheme::Sip,
+            4 if scheme_raw.eq_ignore_ascii_case(b"sips") => Scheme::Sips,
+            3 if scheme_raw.eq_ignore_ascii_case(b"tel") => Scheme::Tel,
+            _ => Scheme::Other,
         };
         let mut uri = Uri {
             raw,
@@ -69,7 +69,7 @@ impl<'b> Uri<'b> {
         // '@' cannot appear unescaped in params or headers, so the first one
         // ends the userinfo even when the user holds ';' or '?' (RFC 4475
         // INTMETH, SEMIURI).
-        let after_user = match find(rest, b'@') {
+        let after_user = match find_byte(rest, b'@') {
             Some(at) => {
                 let userinfo = &rest[..at];
                 let (user, password) = match find(userinfo, b':') {
@@ -85,10 +85,7 @@ impl<'b> Uri<'b> {
             }
             None => rest,
         };
-        let hp_end = after_user
-            .iter()
-            .position(|b| *b == b';' || *b == b'?')
-            .unwrap_or(after_user.len());
+        let hp_end = find_any2(after_user, b';', b'?').unwrap_or(after_user.len());
         let host_port = &after_user[..hp_end];
         let (host, port) = split_host_port(host_port)?;
         uri.host = host;
@@ -157,16 +154,13 @@ pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
         }
         (host, &s[close + 1..])
     } else {
-        let c = find(s, b':').unwrap_or(s.len());
-        let host = &s[..c];
-        let ok = !host.is_empty()
-            && host
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-        if !ok {
+        // A name or IPv4 literal up to the first byte that cannot be in
+        // one, which must be the port's ':' or the end.
+        let n = span(s, HOST);
+        if n == 0 {
             return None;
         }
-        (host, &s[c..])
+        (&s[..n], &s[n..])
     };
     let port = match port_part {
         [] => None,
