@@ -1,4 +1,4 @@
-use super::scan::{is_lws, is_token, quoted_len};
+use super::scan::{quoted_len, span, LWS, PVALUE, TOKEN};
 
 /// One `;name[=value]` parameter. `raw` spans `name` through the end of
 /// `value`, so a rewriter can replace the whole parameter.
@@ -28,8 +28,9 @@ impl<'b> Params<'b> {
     }
 
     /// True when every parameter is well formed.
+    #[inline]
     pub fn valid(s: &'b [u8]) -> bool {
-        Params::new(s).all(|p| p.is_ok())
+        s.is_empty() || Params::new(s).all(|p| p.is_ok())
     }
 
     /// The first parameter named `name` (case-insensitive).
@@ -38,58 +39,48 @@ impl<'b> Params<'b> {
             .map_while(Result::ok)
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
+}
 
-    fn skip_lws(&mut self) {
-        while self.s.get(self.i).is_some_and(|b| is_lws(*b)) {
-            self.i += 1;
-        }
+/// One `;name[=value]` at `s[i]`, and where it ends. The name and value
+/// are table runs over a local slice (no state through `&mut self`, which
+/// kept the index in memory).
+#[inline]
+fn parse_one(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ()> {
+    if s.get(i) != Some(&b';') {
+        return Err(());
     }
-
-    fn parse_one(&mut self) -> Result<Param<'b>, ()> {
-        if self.s.get(self.i) != Some(&b';') {
-            return Err(());
-        }
-        self.i += 1;
-        self.skip_lws();
-        let start = self.i;
-        while self.s.get(self.i).is_some_and(|b| is_token(*b)) {
-            self.i += 1;
-        }
-        let name = &self.s[start..self.i];
-        if name.is_empty() {
-            return Err(());
-        }
-        let name_end = self.i;
-        self.skip_lws();
-        if self.s.get(self.i) != Some(&b'=') {
-            self.i = name_end;
-            return Ok(Param {
-                name,
-                value: None,
-                raw: name,
-            });
-        }
-        self.i += 1;
-        self.skip_lws();
-        let vstart = self.i;
-        let rest = &self.s[vstart..];
-        let vlen = if rest.first() == Some(&b'"') {
-            quoted_len(rest).ok_or(())?
-        } else {
-            rest.iter()
-                .take_while(|b| !is_lws(**b) && !matches!(**b, b';' | b',' | b'"'))
-                .count()
-        };
-        if vlen == 0 {
-            return Err(());
-        }
-        self.i = vstart + vlen;
-        Ok(Param {
+    let start = i + 1 + span(s.get(i + 1..).unwrap_or_default(), LWS);
+    let name_end = start + span(s.get(start..).unwrap_or_default(), TOKEN);
+    let name = &s[start..name_end];
+    if name.is_empty() {
+        return Err(());
+    }
+    let eq = name_end + span(&s[name_end..], LWS);
+    if s.get(eq) != Some(&b'=') {
+        let p = Param {
             name,
-            value: Some(&self.s[vstart..self.i]),
-            raw: &self.s[start..self.i],
-        })
+            value: None,
+            raw: name,
+        };
+        return Ok((p, name_end));
     }
+    let vstart = eq + 1 + span(&s[eq + 1..], LWS);
+    let rest = &s[vstart..];
+    let vlen = if rest.first() == Some(&b'"') {
+        quoted_len(rest).ok_or(())?
+    } else {
+        span(rest, PVALUE)
+    };
+    if vlen == 0 {
+        return Err(());
+    }
+    let end = vstart + vlen;
+    let p = Param {
+        name,
+        value: Some(&s[vstart..end]),
+        raw: &s[start..end],
+    };
+    Ok((p, end))
 }
 
 impl<'b> Iterator for Params<'b> {
@@ -99,15 +90,22 @@ impl<'b> Iterator for Params<'b> {
         if self.failed {
             return None;
         }
-        self.skip_lws();
-        if self.i >= self.s.len() {
+        let s = self.s;
+        let i = self.i + span(s.get(self.i..).unwrap_or_default(), LWS);
+        self.i = i;
+        if i >= s.len() {
             return None;
         }
-        let r = self.parse_one();
-        if r.is_err() {
-            self.failed = true;
+        match parse_one(s, i) {
+            Ok((p, end)) => {
+                self.i = end;
+                Some(Ok(p))
+            }
+            Err(()) => {
+                self.failed = true;
+                Some(Err(()))
+            }
         }
-        Some(r)
     }
 }
 

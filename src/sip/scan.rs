@@ -20,6 +20,8 @@ pub const DIGIT: u8 = 16;
 pub const SCHEME: u8 = 32;
 /// [`URI`] without `%`, which starts an escape to check.
 pub const URI_PLAIN: u8 = 64;
+/// Bytes of an unquoted parameter value: anything but LWS, `;`, `,`, `"`.
+pub const PVALUE: u8 = 128;
 
 const fn class_of(b: u8) -> u8 {
     let mut c = 0;
@@ -48,6 +50,9 @@ const fn class_of(b: u8) -> u8 {
     }
     if c & URI != 0 && b != b'%' {
         c |= URI_PLAIN;
+    }
+    if c & LWS == 0 && !matches!(b, b';' | b',' | b'"') {
+        c |= PVALUE;
     }
     c
 }
@@ -330,6 +335,8 @@ mod test {
             let scheme = b.is_ascii_alphanumeric() || b"+-.".contains(&b);
             assert_eq!(is(b, SCHEME), scheme, "{b}");
             assert_eq!(is(b, URI_PLAIN), uri && b != b'%', "{b}");
+            let pvalue = !b" \t\r\n;,\"".contains(&b);
+            assert_eq!(is(b, PVALUE), pvalue, "{b}");
         }
     }
 

@@ -1,6 +1,6 @@
 use super::params::{Param, Params};
 use super::scan::{find, find_any2, find_byte, is_uri_text, parse_u32, span, HOST, SCHEME};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -171,7 +171,38 @@ pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
 }
 
 pub(crate) fn parse_ip(s: &[u8]) -> Option<IpAddr> {
+    if let Some(v4) = parse_ipv4(s) {
+        return Some(IpAddr::V4(v4));
+    }
+    // Anything else, IPv6 included, through the standard parser, which
+    // also has the last word on what is not an address.
     core::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Dotted-quad IPv4 exactly as `Ipv4Addr::from_str` accepts it: four
+/// decimal octets of one to three digits, no leading zeros, at most 255.
+/// `None` for anything else (the caller then asks the standard parser).
+fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|b| *b == b'.');
+    for o in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut n: u16 = 0;
+        for b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u16::from(b - b'0');
+        }
+        *o = u8::try_from(n).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -239,6 +270,55 @@ mod test {
         assert_eq!(Uri::parse(b"sips:h").unwrap().port_or_default(), 5061);
         assert!(Uri::parse(b"sip:[zz::1]").is_none());
         assert!(Uri::parse(b"sip:[::1").is_none());
+    }
+
+    #[test]
+    fn test_parse_ip_agrees_with_std() {
+        let mut x: u64 = 0xdead_beef_1234_5678;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        const SOME: &[u8] = b"0123456789.....:aAfF ";
+        let mut fixed: Vec<Vec<u8>> = [
+            "1.2.3.4",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.1.1.1",
+            "0.0.0.0",
+            "1.2.3",
+            "1.2.3.4.",
+            ".1.2.3",
+            "1..2.3",
+            "1.2.3.4.5",
+            "1000.1.1.1",
+            "00.1.1.1",
+            "::1",
+            "::ffff:1.2.3.4",
+            "",
+            ".",
+            "1.2.3.04",
+            "192.168.001.1",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        for _ in 0..200_000 {
+            let len = (next() % 18) as usize;
+            fixed.push(
+                (0..len)
+                    .map(|_| SOME[(next() as usize) % SOME.len()])
+                    .collect(),
+            );
+        }
+        for s in fixed {
+            let want = core::str::from_utf8(&s)
+                .ok()
+                .and_then(|t| t.parse::<IpAddr>().ok());
+            assert_eq!(parse_ip(&s), want, "{}", String::from_utf8_lossy(&s));
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use super::cursor::{Cursor, Full};
 use super::params::{Param, Params};
-use super::scan::{is_lws, is_token, parse_u32};
+use super::scan::{is_lws, parse_u32, span, LWS, TOKEN};
 use super::uri::{parse_ip, split_host_port};
 use std::net::{IpAddr, SocketAddr};
 
@@ -26,58 +26,47 @@ pub struct Via<'b> {
     pub ttl: Option<u8>,
 }
 
-struct Cur<'b> {
-    s: &'b [u8],
-    i: usize,
+/// A run of `class` bytes at `s[*i]`, not empty; `*i` moves past it.
+#[inline(always)]
+fn take<'b>(s: &'b [u8], i: &mut usize, class: u8) -> Option<&'b [u8]> {
+    let rest = s.get(*i..)?;
+    let n = span(rest, class);
+    *i += n;
+    (n > 0).then_some(&rest[..n])
 }
 
-impl<'b> Cur<'b> {
-    fn lws(&mut self) -> usize {
-        let start = self.i;
-        while self.s.get(self.i).is_some_and(|b| is_lws(*b)) {
-            self.i += 1;
-        }
-        self.i - start
+/// `LWS "/" LWS` at `s[*i]`.
+#[inline(always)]
+fn slash(s: &[u8], i: &mut usize) -> Option<()> {
+    *i += span(s.get(*i..)?, LWS);
+    if s.get(*i) != Some(&b'/') {
+        return None;
     }
-
-    fn token(&mut self) -> Option<&'b [u8]> {
-        let start = self.i;
-        while self.s.get(self.i).is_some_and(|b| is_token(*b)) {
-            self.i += 1;
-        }
-        (self.i > start).then(|| &self.s[start..self.i])
-    }
-
-    fn slash(&mut self) -> Option<()> {
-        self.lws();
-        if self.s.get(self.i) != Some(&b'/') {
-            return None;
-        }
-        self.i += 1;
-        self.lws();
-        Some(())
-    }
+    *i += 1;
+    *i += span(&s[*i..], LWS);
+    Some(())
 }
 
 impl<'b> Via<'b> {
     pub fn parse(elem: &'b [u8]) -> Option<Via<'b>> {
-        let mut c = Cur { s: elem, i: 0 };
-        c.lws();
-        let protocol = c.token()?;
-        c.slash()?;
-        let version = c.token()?;
-        c.slash()?;
-        let transport = c.token()?;
-        if c.lws() == 0 {
-            return None;
-        }
-        let start = c.i;
-        while c.s.get(c.i).is_some_and(|b| !is_lws(*b) && *b != b';') {
-            c.i += 1;
-        }
-        let sent_by = &elem[start..c.i];
+        let s = elem;
+        let mut i = span(s, LWS);
+        let protocol = take(s, &mut i, TOKEN)?;
+        slash(s, &mut i)?;
+        let version = take(s, &mut i, TOKEN)?;
+        slash(s, &mut i)?;
+        let transport = take(s, &mut i, TOKEN)?;
+        take(s, &mut i, LWS)?;
+        let start = i;
+        let rest = &s[start..];
+        let end = start
+            + rest
+                .iter()
+                .position(|b| is_lws(*b) || *b == b';')
+                .unwrap_or(rest.len());
+        let sent_by = &s[start..end];
         let (host, port) = split_host_port(sent_by)?;
-        let params = &elem[c.i..];
+        let params = &s[end..];
         let mut via = Via {
             elem,
             protocol,
