@@ -1,17 +1,18 @@
-//! The `edgesip` binary: arguments, logging, secret, then the daemon loop.
+//! The `edgesip` binary: arguments, logging, secret, sockets, then the loop.
 
 use std::process::ExitCode;
 
-use edgesip::config::{parse_args, Command, USAGE};
-use edgesip::{daemon, key, proxy::Proxy};
-use log::warn;
+use edgesip::daemon::cli::{parse_args, Command, USAGE};
+use edgesip::daemon::{key, log, Daemon};
+use edgesip::proxy::Proxy;
 
 /// Exit status for bad arguments and start-up failures.
 const FAIL: u8 = 2;
 
 fn main() -> ExitCode {
-    let cfg = match parse_args(std::env::args().skip(1)) {
-        Ok(Command::Run(cfg)) => cfg,
+    let args = std::env::args().skip(1);
+    let opts = match parse_args(args, &mut |p| std::fs::read_to_string(p)) {
+        Ok(Command::Run(opts)) => opts,
         Ok(Command::Help) => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -22,26 +23,30 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(&e),
     };
-    daemon::init_logger(cfg.log_level);
+    log::init_logger(opts.log_level);
 
-    let secret = match &cfg.key_file {
-        Some(path) => match key::load_or_create(path) {
-            Ok(s) => s,
-            Err(e) => return fail(&e.to_string()),
-        },
-        None => match key::random_secret() {
-            Ok(s) => {
-                warn!("no --key-file: Contact tokens stop working when edgesip restarts");
-                s
-            }
-            Err(e) => return fail(&format!("cannot read random bytes for the secret: {e}")),
-        },
+    let secret = match &opts.key_file {
+        Some(path) => key::load_or_create(path).map_err(|e| e.to_string()),
+        None => key::random_secret().map_err(|e| format!("cannot read random bytes: {e}")),
     };
-    let proxy = match Proxy::new(&cfg, secret.as_bytes()) {
+    let seed = key::random_seed().map_err(|e| format!("cannot read random bytes: {e}"));
+    let (secret, seed) = match (secret, seed) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    let proxy = match Proxy::new(&opts.cfg, secret.as_bytes(), seed) {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
-    match daemon::run(cfg, proxy) {
+    let daemon = match Daemon::start(&opts) {
+        Ok(d) => d,
+        Err(e) => return fail(&e.to_string()),
+    };
+    // Warnings only now: a start that fails says one thing.
+    if opts.key_file.is_none() {
+        ::log::warn!("no --key-file: Contact tokens stop working when edgesip restarts");
+    }
+    match daemon.run(proxy) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }

@@ -3,121 +3,28 @@
 
 mod common;
 
-use edgesip::config::{Config, LegSpec};
-use edgesip::proxy::{Proxy, Transmit};
-use edgesip::relay::{RelayConfig, RelaySockets};
-use edgesip::sip::Message;
-use edgesip::time::Instant;
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
+use common::harness::{leg, proxy_cfg, relay_config, Net, Out};
+use edgesip::cx::Cx;
+use edgesip::proxy::Proxy;
 use std::time::Duration;
 
-#[derive(Default)]
-struct Sockets {
-    open: BTreeSet<(usize, u16)>,
-    opened: usize,
-    busy: BTreeSet<(usize, u16)>,
-}
-
-impl RelaySockets for Sockets {
-    fn open(&mut self, leg: usize, pair: u16) -> bool {
-        if self.busy.contains(&(leg, pair)) {
-            return false;
-        }
-        assert!(self.open.insert((leg, pair)), "opened twice: {leg} {pair}");
-        self.opened += 1;
-        true
-    }
-    fn close(&mut self, leg: usize, pair: u16) {
-        assert!(self.open.remove(&(leg, pair)), "closed twice: {leg} {pair}");
-    }
-}
-
-fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
-    let nets: Vec<_> = nets.iter().map(|n| n.parse().unwrap()).collect();
-    LegSpec::new(name, addr.parse().unwrap(), &nets)
-}
-
 fn nat_proxy(max_calls: usize) -> Proxy {
-    let mut cfg = Config::with_legs(vec![
-        leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
-        leg("b", "127.0.0.2:5060", &[]),
-    ]);
-    cfg.nat = Some(RelayConfig {
-        port_lo: 20000,
-        port_hi: 20099,
-        max_calls,
-        media_timeout: Duration::from_secs(120),
-        hold_timeout: Duration::from_secs(7200),
-    });
-    Proxy::new(&cfg, b"nat test secret").unwrap()
+    proxy_cfg(
+        vec![
+            leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
+            leg("b", "127.0.0.2:5060", &[]),
+        ],
+        |c| c.nat = Some(relay_config(max_calls)),
+    )
+}
+
+fn net(max_calls: usize) -> Net {
+    Net::new(nat_proxy(max_calls))
 }
 
 const UAC: &str = "127.0.0.1:5071";
 const UAS: &str = "127.0.0.3:5072";
 const UAS2: &str = "127.0.0.4:5072";
-
-struct Net {
-    p: Proxy,
-    s: Sockets,
-    now: Instant,
-}
-
-struct Out {
-    t: Transmit,
-    text: String,
-}
-
-impl Out {
-    fn msg(&self) -> Message<'_> {
-        Message::parse(self.text.as_bytes()).expect("output parses")
-    }
-    fn body(&self) -> String {
-        String::from_utf8(self.msg().body().to_vec()).unwrap()
-    }
-    fn first_line(&self) -> &str {
-        self.text.lines().next().unwrap()
-    }
-}
-
-impl Net {
-    fn new(max_calls: usize) -> Net {
-        Net {
-            p: nat_proxy(max_calls),
-            s: Sockets::default(),
-            now: Instant::from_secs(10),
-        }
-    }
-    fn send(&mut self, leg: usize, src: &str, msg: &str) -> Option<Out> {
-        let mut out = vec![0u8; 65_535];
-        let t = self.p.handle_with(
-            self.now,
-            leg,
-            src.parse().unwrap(),
-            msg.as_bytes(),
-            &mut out,
-            &mut self.s,
-        )?;
-        Some(Out {
-            t,
-            text: String::from_utf8(out[..t.len].to_vec()).unwrap(),
-        })
-    }
-    fn rtp(
-        &mut self,
-        leg: usize,
-        port: u16,
-        from: &str,
-        data: &[u8],
-    ) -> Option<(usize, u16, SocketAddr)> {
-        let pair = (port - 20000) / 2;
-        let odd = port % 2 == 1;
-        let tx = self
-            .p
-            .relay(self.now, leg, pair, odd, from.parse().unwrap(), data)?;
-        Some((tx.leg, 20000 + 2 * tx.pair + u16::from(tx.odd), tx.dst))
-    }
-}
 
 fn with_sdp(head: &str, sdp: &str) -> String {
     format!(
@@ -183,7 +90,7 @@ fn call(n: &mut Net, id: &str) -> Out {
 
 #[test]
 fn offer_and_answer_point_at_the_relay() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     let inv = n.send(0, UAC, &invite("c1", OFFER)).unwrap();
     assert_eq!(inv.t.leg, 1);
     // The callee is told to send to leg b's relay pair; ICE lines are gone;
@@ -221,7 +128,7 @@ m=video 0 RTP/AVP 31\r\n"
 
 #[test]
 fn media_is_relayed_with_latching_and_source_checks() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     call(&mut n, "m1");
     let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa];
     // The caller sends from its public address (its SDP said 10.0.0.5):
@@ -254,7 +161,7 @@ fn media_is_relayed_with_latching_and_source_checks() {
 
 #[test]
 fn bye_cancel_and_failure_close_sessions() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     let inv = call(&mut n, "b1");
     let bye = "BYE sip:alice@10.0.0.5:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye\r\nMax-Forwards: 70\r\nRoute: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\nFrom: <sip:bob@example.com>;tag=btag\r\nTo: <sip:alice@example.org>;tag=atag\r\nCall-ID: b1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
     assert!(n.send(1, UAS, bye).is_some());
@@ -282,7 +189,7 @@ fn bye_cancel_and_failure_close_sessions() {
 
 #[test]
 fn forks_get_their_own_caller_side_and_the_first_2xx_wins() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     let inv = n.send(0, UAC, &invite("k1", OFFER)).unwrap();
     let r1 = n
         .send(
@@ -349,7 +256,7 @@ CSeq: 2 INVITE\r\n",
 
 #[test]
 fn reinvite_from_the_callee_keeps_ports_and_moves_targets() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     let inv = call(&mut n, "r1");
     let moved = ANSWER
         .replace("30000", "32000")
@@ -396,7 +303,7 @@ fn reinvite_from_the_callee_keeps_ports_and_moves_targets() {
 
 #[test]
 fn idle_sessions_expire() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     call(&mut n, "t1");
     let deadline = n.p.poll_timeout().unwrap();
     assert_eq!(deadline, n.now + Duration::from_secs(120));
@@ -409,7 +316,7 @@ fn idle_sessions_expire() {
     );
     n.now = n.now + Duration::from_secs(121);
     let now = n.now;
-    n.p.handle_timeout(now, &mut n.s);
+    n.p.handle_timeout(&mut Cx::new(now, &mut n.s));
     assert!(n.s.open.is_empty());
     assert_eq!(n.p.poll_timeout(), None);
     assert_eq!(n.p.relay_table().unwrap().stats().expired, 1);
@@ -417,13 +324,13 @@ fn idle_sessions_expire() {
 
 #[test]
 fn capacity_gives_503_without_retry_after() {
-    let mut n = Net::new(1);
+    let mut n = net(1);
     call(&mut n, "cap1");
     let o = n.send(0, UAC, &invite("cap2", OFFER)).unwrap();
     assert_eq!(o.first_line(), "SIP/2.0 503 Service Unavailable");
     assert!(!o.text.contains("Retry-After"));
     // Ports in use by someone else are skipped.
-    let mut n = Net::new(4);
+    let mut n = net(4);
     n.s.busy.insert((0, 0));
     n.s.busy.insert((1, 0));
     let inv = n.send(0, UAC, &invite("busy", OFFER)).unwrap();
@@ -432,7 +339,7 @@ fn capacity_gives_503_without_retry_after() {
 
 #[test]
 fn bad_sdp_gets_488_and_nothing_half_rewritten() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     let o = n
         .send(
             0,
@@ -453,7 +360,7 @@ fn bad_sdp_gets_488_and_nothing_half_rewritten() {
 
 #[test]
 fn mux_hold_t38_multipart() {
-    let mut n = Net::new(4);
+    let mut n = net(4);
     let sdp = "v=0\r\no=a 1 1 IN IP4 10.0.0.5\r\ns=-\r\nt=0 0\r\n\
 m=audio 49170 RTP/AVP 0\r\nc=IN IP4 10.0.0.5\r\na=rtcp-mux\r\na=rtcp:49170 IN IP4 10.0.0.5\r\n\
 m=image 49172 udptl t38\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n";

@@ -4,8 +4,10 @@
 
 mod common;
 
+use edgesip::cx::{Cx, NoSockets};
 use edgesip::dns::{build_query, order_naptr, select_srv, QType, RData, Response, SrvChoice};
 use edgesip::hmac::HmacKey;
+use edgesip::output::Socket;
 use edgesip::sip::{
     stateless_to_tag, write_response, HeaderName, HeaderPos, Message, Reply, Rewriter,
 };
@@ -253,7 +255,7 @@ fn proxy_with(legs: &[(&str, &str, &[&str])]) -> edgesip::proxy::Proxy {
         })
         .collect();
     let cfg = edgesip::config::Config::with_legs(legs);
-    edgesip::proxy::Proxy::new(&cfg, b"no-alloc secret").expect("proxy")
+    edgesip::proxy::Proxy::new(&cfg, b"no-alloc secret", 1).expect("proxy")
 }
 
 /// The answer a UAS would send to a forwarded request.
@@ -288,7 +290,14 @@ fn proxy_forwarding_allocates_nothing() {
         let mut token_bye = None;
         for r in &requests {
             let t = p
-                .handle(Instant(1), 0, uac, r, &mut out)
+                .handle(
+                    &mut Cx::new(Instant(1), &mut NoSockets),
+                    0,
+                    uac,
+                    r,
+                    &mut out,
+                )
+                .transmit()
                 .expect("forwarded");
             let text = &out[..t.len];
             assert!(
@@ -315,26 +324,56 @@ fn proxy_forwarding_allocates_nothing() {
         assert_eq!(token_bye.is_some(), legs.len() == 2);
         for a in &answers {
             let back = legs.len() - 1;
-            let t = p.handle(Instant(1), back, uas, a, &mut out);
+            let t = p
+                .handle(
+                    &mut Cx::new(Instant(1), &mut NoSockets),
+                    back,
+                    uas,
+                    a,
+                    &mut out,
+                )
+                .transmit();
             assert!(t.is_some(), "response forwarded");
         }
         let before = p.stats().clone();
         let allocs = count_allocs(|| {
             for i in 0..10_000 {
                 let k = i % requests.len();
-                let t = p.handle(Instant(2 + 10 * i as u64), 0, uac, &requests[k], &mut out);
+                let t = p
+                    .handle(
+                        &mut Cx::new(Instant(2 + 10 * i as u64), &mut NoSockets),
+                        0,
+                        uac,
+                        &requests[k],
+                        &mut out,
+                    )
+                    .transmit();
                 assert!(t.is_some());
-                let t = p.handle(
-                    Instant(2 + 10 * i as u64),
-                    legs.len() - 1,
-                    uas,
-                    &answers[k],
-                    &mut out,
-                );
+                let t = p
+                    .handle(
+                        &mut Cx::new(Instant(2 + 10 * i as u64), &mut NoSockets),
+                        legs.len() - 1,
+                        uas,
+                        &answers[k],
+                        &mut out,
+                    )
+                    .transmit();
                 assert!(t.is_some());
                 if let Some(bye) = &token_bye {
-                    let t = p.handle(Instant(2 + 10 * i as u64), 1, uas, bye, &mut out);
-                    assert_eq!(t.map(|t| t.leg), Some(0), "token decoded back to leg 0");
+                    let t = p
+                        .handle(
+                            &mut Cx::new(Instant(2 + 10 * i as u64), &mut NoSockets),
+                            1,
+                            uas,
+                            bye,
+                            &mut out,
+                        )
+                        .transmit();
+                    assert_eq!(
+                        t.and_then(|t| t.out_leg()),
+                        Some(0),
+                        "token decoded back to leg 0"
+                    );
                 }
             }
         });
@@ -391,7 +430,7 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
         media_timeout: std::time::Duration::from_secs(120),
         hold_timeout: std::time::Duration::from_secs(7200),
     });
-    let mut p = edgesip::proxy::Proxy::new(&cfg, b"secret").expect("proxy");
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"secret", 1).expect("proxy");
     let mut socks = FakeSockets([false; 256]);
     let mut out = vec![0u8; 65_535];
     let uac: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
@@ -402,7 +441,14 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
         .into_bytes();
     // Warm-up: the offer, the answer built from what was forwarded.
     let t = p
-        .handle_with(Instant(1), 0, uac, &invite, &mut out, &mut socks)
+        .handle(
+            &mut Cx::new(Instant(1), &mut socks),
+            0,
+            uac,
+            &invite,
+            &mut out,
+        )
+        .transmit()
         .expect("offer forwarded");
     let fwd = out[..t.len].to_vec();
     let m = Message::parse(&fwd).expect("parses");
@@ -416,7 +462,8 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
     );
     let ok = ok.into_bytes();
     let t = p
-        .handle_with(Instant(2), 1, uas, &ok, &mut out, &mut socks)
+        .handle(&mut Cx::new(Instant(2), &mut socks), 1, uas, &ok, &mut out)
+        .transmit()
         .expect("answer forwarded");
     let back_raw = out[..t.len].to_vec();
     let back = Message::parse(&back_raw).expect("parses");
@@ -438,10 +485,12 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
             // Offer and answer retransmitted, as SIP does.
             let now = Instant(10 + i);
             assert!(p
-                .handle_with(now, 0, uac, &invite, &mut out, &mut socks)
+                .handle(&mut Cx::new(now, &mut socks), 0, uac, &invite, &mut out)
+                .transmit()
                 .is_some());
             assert!(p
-                .handle_with(now, 1, uas, &ok, &mut out, &mut socks)
+                .handle(&mut Cx::new(now, &mut socks), 1, uas, &ok, &mut out)
+                .transmit()
                 .is_some());
         }
         for i in 0..100_000u64 {
@@ -525,7 +574,9 @@ fn registrar_allocates_nothing() {
             let m = Message::parse(t).expect("parses");
             let n = reg
                 .handle_register(now, 0, true, src, &m, b"tag", &mut out)
-                .expect("ours");
+                .expect("ours")
+                .expect("written")
+                .len;
             if out[..n].starts_with(b"SIP/2.0 200 ") {
                 ok += 1;
             }
@@ -558,7 +609,9 @@ fn registrar_allocates_nothing() {
     let m = Message::parse(&first).expect("parses");
     let n = reg
         .handle_register(Instant::from_secs(1), 0, true, src, &m, b"tag", &mut out)
-        .expect("ours");
+        .expect("ours")
+        .expect("written")
+        .len;
     let text = String::from_utf8_lossy(&out[..n]).into_owned();
     let nonce = text.split("nonce=\"").nth(1).expect("nonce")[..24].to_string();
     let ha1 = md5_hex("u0:example.com:secret");
@@ -578,13 +631,17 @@ fn registrar_allocates_nothing() {
         let m = Message::parse(&first).expect("parses");
         let n = reg
             .handle_register(Instant::from_secs(2), 0, true, src, &m, b"tag", &mut out)
-            .expect("ours");
+            .expect("ours")
+            .expect("written")
+            .len;
         assert!(out[..n].starts_with(b"SIP/2.0 401 "));
         for t in &authed {
             let m = Message::parse(t).expect("parses");
             let n = reg
                 .handle_register(Instant::from_secs(3), 0, true, src, &m, b"tag", &mut out)
-                .expect("ours");
+                .expect("ours")
+                .expect("written")
+                .len;
             assert!(out[..n].starts_with(b"SIP/2.0 200 "));
         }
     });
@@ -670,7 +727,7 @@ fn dns_serve(
 
 #[test]
 fn resolver_allocates_nothing() {
-    use edgesip::dns::{Failure, Lookup, Resolver, ResolverConfig};
+    use edgesip::dns::{Failure, Resolution, Resolver, ResolverConfig};
     use edgesip::time::Instant;
     let cfg = ResolverConfig {
         server: "192.0.2.53:53".parse().expect("addr"),
@@ -694,10 +751,10 @@ fn resolver_allocates_nothing() {
         (first, done)
     };
     let warm = full(&mut r, &mut query, Instant(0), &chains[0]);
-    assert!(matches!(warm.1, Some((_, Lookup::Ready(_)))));
+    assert!(matches!(warm.1, Some((_, Resolution::Ready(_)))));
 
-    let mut results = [(Lookup::Failed(Failure::NxDomain), None); 10];
-    let mut hits = [Lookup::Failed(Failure::NxDomain); 10];
+    let mut results = [(Resolution::Failed(Failure::NxDomain), None); 10];
+    let mut hits = [Resolution::Failed(Failure::NxDomain); 10];
     let mut timeouts = [None; 10];
     let mut expired = [None; 10];
     let allocs = count_allocs(|| {
@@ -714,7 +771,7 @@ fn resolver_allocates_nothing() {
             hits[i] = r.resolve(now, c.host.as_bytes(), None, 9, true, false);
             assert!(matches!(
                 r.resolve(now, b"pbx.lan", Some(5080), 0, true, false),
-                Lookup::Ready(_)
+                Resolution::Ready(_)
             ));
 
             // A silent server: one retransmission, then the query fails.
@@ -749,15 +806,15 @@ fn resolver_allocates_nothing() {
     });
     assert_eq!(allocs, 0, "allocations in the resolver");
     for i in 0..10 {
-        let want = Lookup::Ready(std::net::SocketAddr::from(([192, 0, 2, i as u8], 5070)));
+        let want = Resolution::Ready(std::net::SocketAddr::from(([192, 0, 2, i as u8], 5070)));
         assert!(
-            matches!(results[i].0, Lookup::Pending(_)),
+            matches!(results[i].0, Resolution::Pending(_)),
             "{:?}",
             results[i]
         );
         assert_eq!(results[i].1.map(|d| d.1), Some(want), "round {i}");
         assert_eq!(hits[i], want);
-        let unavailable = Some(Lookup::Failed(Failure::Unavailable));
+        let unavailable = Some(Resolution::Failed(Failure::Unavailable));
         assert_eq!(timeouts[i].map(|d| d.1), unavailable, "round {i}");
         assert_eq!(expired[i].map(|d| d.1), unavailable, "round {i}");
     }
@@ -782,7 +839,7 @@ fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
         sockets: 8,
         hosts: Vec::new(),
     });
-    let mut p = edgesip::proxy::Proxy::new(&cfg, b"dns secret").expect("proxy");
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"dns secret", 1).expect("proxy");
     let uac: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
     let chains: Vec<DnsChain> = (0..20).map(dns_chain).collect();
     let requests: Vec<Vec<u8>> = chains
@@ -800,15 +857,22 @@ fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
     // One parked forward: the request waits, the chain is answered, and
     // the request comes out.
     let mut run = |p: &mut edgesip::proxy::Proxy, i: usize, now: Instant, out: &mut [u8]| -> bool {
-        let forwarded_at_once = p.handle(now, 0, uac, &requests[i], out).is_some();
+        let forwarded_at_once = p
+            .handle(&mut Cx::new(now, &mut NoSockets), 0, uac, &requests[i], out)
+            .transmit()
+            .is_some();
         if forwarded_at_once {
             return true;
         }
-        while let Some((sock, _, n)) = p.poll_dns(&mut q) {
-            let len = dns_answer(&q[..n], &chains[i], &mut pkt);
+        while let Some(t) = p.poll_dns(&mut q) {
+            let Socket::Dns(sock) = t.socket else {
+                panic!("a query from {:?}", t.socket);
+            };
+            let len = dns_answer(&q[..t.len], &chains[i], &mut pkt);
             p.handle_dns(now, sock, server, &pkt[..len]);
         }
-        p.poll_parked(now, out, &mut edgesip::proxy::NoSockets)
+        p.poll_parked(&mut Cx::new(now, &mut NoSockets), out)
+            .and_then(|o| o.transmit())
             .is_some()
     };
     assert!(run(&mut p, 0, Instant(1), &mut out), "warm-up forward");
@@ -819,8 +883,15 @@ fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
             // A miss that parks, then a hit from the cache.
             forwarded += usize::from(run(&mut p, i, Instant(10 + i as u64), &mut out));
             forwarded += usize::from(
-                p.handle(Instant(20 + i as u64), 0, uac, &requests[i], &mut out)
-                    .is_some(),
+                p.handle(
+                    &mut Cx::new(Instant(20 + i as u64), &mut NoSockets),
+                    0,
+                    uac,
+                    &requests[i],
+                    &mut out,
+                )
+                .transmit()
+                .is_some(),
             );
         }
     });

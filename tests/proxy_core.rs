@@ -3,19 +3,15 @@
 
 mod common;
 
-use edgesip::config::{Config, LegSpec};
-use edgesip::proxy::{Proxy, Transmit};
-use edgesip::sip::{HeaderName, Message};
+use common::harness::{leg, proxy_cfg, send, Out};
+use edgesip::config::LegSpec;
+use edgesip::cx::{Cx, NoSockets};
+use edgesip::proxy::Proxy;
+use edgesip::sip::HeaderName;
 use edgesip::time::Instant;
 
-fn leg(name: &str, addr: &str, nets: &[&str]) -> LegSpec {
-    let nets: Vec<_> = nets.iter().map(|n| n.parse().unwrap()).collect();
-    LegSpec::new(name, addr.parse().unwrap(), &nets)
-}
-
 fn proxy(legs: Vec<LegSpec>) -> Proxy {
-    let cfg = Config::with_legs(legs);
-    Proxy::new(&cfg, b"test secret, 32 bytes long......").unwrap()
+    proxy_cfg(legs, |_| {})
 }
 
 /// Two legs: `a` (LAN, 127.0.0.1:5060, net 127.0.0.1/32) and `b`
@@ -33,48 +29,6 @@ fn one_leg() -> Proxy {
 
 const UAC: &str = "127.0.0.1:5071";
 const UAS: &str = "127.0.0.3:5072";
-
-struct Out {
-    t: Transmit,
-    text: String,
-}
-
-impl Out {
-    fn msg(&self) -> Message<'_> {
-        Message::parse(self.text.as_bytes()).expect("output parses")
-    }
-    fn headers(&self, name: &str) -> Vec<String> {
-        let m = self.msg();
-        m.headers()
-            .iter()
-            .filter(|h| h.raw_name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| String::from_utf8_lossy(h.value).into_owned())
-            .collect()
-    }
-    fn first_line(&self) -> &str {
-        self.text.lines().next().unwrap()
-    }
-    fn our_branch(&self) -> String {
-        let m = self.msg();
-        let (_, v) = m.top_via().unwrap();
-        String::from_utf8(v.branch.unwrap().to_vec()).unwrap()
-    }
-}
-
-fn send(p: &mut Proxy, leg: usize, src: &str, msg: &str) -> Option<Out> {
-    let mut out = vec![0u8; 65_535];
-    let t = p.handle(
-        Instant(1000),
-        leg,
-        src.parse().unwrap(),
-        msg.as_bytes(),
-        &mut out,
-    )?;
-    Some(Out {
-        t,
-        text: String::from_utf8(out[..t.len].to_vec()).unwrap(),
-    })
-}
 
 fn invite(extra: &str) -> String {
     format!(
@@ -334,8 +288,11 @@ fn own_responses_and_keepalives() {
         b"\r\n\r\n          \r\n\r\n",
     ] {
         let mut out = [0u8; 100];
+        let mut no = NoSockets;
+        let mut cx = Cx::new(Instant(1), &mut no);
         assert!(p
-            .handle(Instant(1), 0, UAC.parse().unwrap(), ka, &mut out)
+            .handle(&mut cx, 0, UAC.parse().unwrap(), ka, &mut out)
+            .transmit()
             .is_none());
     }
     assert_eq!(p.stats().keepalives, 4);
@@ -345,8 +302,11 @@ fn own_responses_and_keepalives() {
     stun[1] = 1;
     stun[4..8].copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
     let mut out = [0u8; 100];
+    let mut no = NoSockets;
+    let mut cx = Cx::new(Instant(1), &mut no);
     let t = p
-        .handle(Instant(1), 0, UAC.parse().unwrap(), &stun, &mut out)
+        .handle(&mut cx, 0, UAC.parse().unwrap(), &stun, &mut out)
+        .transmit()
         .unwrap();
     assert_eq!(t.len, 32);
     assert_eq!(&out[..2], &[0x01, 0x01]);
@@ -486,12 +446,6 @@ fn ipv6_leg() {
     // An IPv4 target has no leg of its family.
     let o = send(&mut p, 0, "[::1]:5071", &invite("")).unwrap();
     assert_eq!(o.first_line(), "SIP/2.0 503 Service Unavailable");
-}
-
-fn proxy_cfg(legs: Vec<LegSpec>, f: impl FnOnce(&mut Config)) -> Proxy {
-    let mut cfg = Config::with_legs(legs);
-    f(&mut cfg);
-    Proxy::new(&cfg, b"test secret, 32 bytes long......").unwrap()
 }
 
 fn contact_uri(o: &Out) -> String {

@@ -1,9 +1,10 @@
 //! The registrar through its sans-IO API, on a fake clock: REGISTERs are
 //! built as text, parsed, handled, and the responses parsed back.
 
+use edgesip::daemon::persist::{load_file, save_file};
 use edgesip::hmac::HmacKey;
 use edgesip::registrar::{parse_auth_file, Lookup, Registrar, RegistrarConfig};
-use edgesip::sip::{stateless_to_tag, HeaderName, Message, Uri};
+use edgesip::sip::{stateless_to_tag, Full, HeaderName, Message, Uri};
 use edgesip::time::Instant;
 use md5::{Digest, Md5};
 use std::net::SocketAddr;
@@ -186,8 +187,9 @@ impl Harness {
         let src: SocketAddr = src.parse().expect("address");
         let n = self
             .reg
-            .handle_register(self.now, leg, trusted, src, &m, &tag, &mut self.out)?;
-        assert!(n > 0, "a response was written");
+            .handle_register(self.now, leg, trusted, src, &m, &tag, &mut self.out)?
+            .expect("a response was written")
+            .len;
         Some(Resp(String::from_utf8_lossy(&self.out[..n]).into_owned()))
     }
 
@@ -1018,24 +1020,24 @@ fn load_error_leaves_table_and_corrupt_file_is_set_aside() {
 
     // Missing file: nothing loaded, no error.
     let _ = std::fs::remove_file(&path);
-    assert_eq!(h.reg.load_file(h.now, 1_000, &path), 0);
+    assert_eq!(load_file(&mut h.reg, h.now, 1_000, &path), 0);
 
     // save_file writes through .tmp and leaves no .tmp behind.
     h.ok(&Reg::new("val", "example.com")
         .cseq(2)
         .contact("<sip:val@10.0.0.1>"));
-    h.reg.save_file(h.now, 1_000, &path).unwrap();
+    save_file(&mut h.reg, h.now, 1_000, &path).unwrap();
     assert!(!dir.join("bindings.tmp").exists());
     let mut fresh = Harness::example();
-    assert_eq!(fresh.reg.load_file(fresh.now, 1_000, &path), 1);
+    assert_eq!(load_file(&mut fresh.reg, fresh.now, 1_000, &path), 1);
 
     std::fs::write(&path, "edgesip-registrar 1\nb broken\n").unwrap();
     let mut other = Harness::example();
-    assert_eq!(other.reg.load_file(other.now, 1_000, &path), 0);
+    assert_eq!(load_file(&mut other.reg, other.now, 1_000, &path), 0);
     assert!(!path.exists());
     assert!(corrupt.exists());
     std::fs::write(&path, [0xff, 0xfe, 0]).unwrap();
-    assert_eq!(other.reg.load_file(other.now, 1_000, &path), 0);
+    assert_eq!(load_file(&mut other.reg, other.now, 1_000, &path), 0);
     assert!(!path.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -1083,17 +1085,19 @@ fn small_buffers_degrade_without_panics() {
     let src: SocketAddr = LAN.parse().unwrap();
     // The 200 does not fit in half the buffer: a 500 in all of it.
     let mut out = [0u8; 450];
-    let n = h
+    let r = h
         .reg
         .handle_register(h.now, 0, true, src, &m, b"t", &mut out)
+        .unwrap()
         .unwrap();
-    assert!(out[..n].starts_with(b"SIP/2.0 500 "), "{n}");
-    // Nothing fits: Some(0), nothing to send.
+    assert!(out[..r.len].starts_with(b"SIP/2.0 500 "), "{r:?}");
+    assert_eq!(r.code, 500);
+    // Nothing fits: Full, nothing to send.
     let mut tiny = [0u8; 64];
     assert_eq!(
         h.reg
             .handle_register(h.now, 0, true, src, &m, b"t", &mut tiny),
-        Some(0)
+        Some(Err(Full))
     );
 }
 
@@ -1142,11 +1146,11 @@ fn mutated_registers_never_panic() {
         }
         if let Ok(m) = Message::parse(&buf) {
             let trusted = next() % 2 == 0;
-            if let Some(n) = h
+            if let Some(r) = h
                 .reg
                 .handle_register(h.now, 0, trusted, src, &m, b"t", &mut out)
             {
-                assert!(n <= out.len());
+                assert!(r.map_or(true, |r| r.len <= out.len()));
                 handled += 1;
             }
             if let Some(u) = m.request_uri() {

@@ -2,7 +2,9 @@
 //! takes a pair and closed when it frees it, so an idle router holds no
 //! media sockets. Slots are preallocated for every (leg, pair, port).
 
-use super::{udp_socket, QUOTA};
+use super::sys::udp_socket;
+use super::QUOTA;
+use crate::output::{Socket, Transmit};
 use crate::relay::RelaySockets;
 use log::warn;
 use mio::net::UdpSocket;
@@ -15,7 +17,8 @@ const DSCP_EF: libc::c_int = 0xb8;
 const RCVBUF: libc::c_int = 0;
 
 pub struct MediaSockets {
-    registry: Registry,
+    /// `None` without `--nat`: there are no slots, and nothing opens.
+    registry: Option<Registry>,
     /// First token of the media sockets; slot `i` has `Token(base + i)`.
     base: usize,
     port_lo: u16,
@@ -38,7 +41,7 @@ impl MediaSockets {
     ) -> MediaSockets {
         let n = legs.len() * usize::from(pairs) * 2;
         MediaSockets {
-            registry,
+            registry: Some(registry),
             base,
             port_lo,
             pairs,
@@ -47,6 +50,21 @@ impl MediaSockets {
             socks: (0..n).map(|_| None).collect(),
             ready: Vec::with_capacity(n),
             queued: vec![false; n],
+        }
+    }
+
+    /// No relay sockets: a daemon without `--nat`.
+    pub fn none() -> MediaSockets {
+        MediaSockets {
+            registry: None,
+            base: 0,
+            port_lo: 0,
+            pairs: 0,
+            bind_ips: Vec::new(),
+            freebind: Vec::new(),
+            socks: Vec::new(),
+            ready: Vec::new(),
+            queued: Vec::new(),
         }
     }
 
@@ -81,7 +99,7 @@ impl MediaSockets {
     pub fn drain(
         &mut self,
         rx: &mut [u8],
-        mut relay: impl FnMut(usize, u16, bool, SocketAddr, &[u8]) -> Option<crate::relay::RelayTx>,
+        mut relay: impl FnMut(usize, u16, bool, SocketAddr, &[u8]) -> Option<Transmit>,
         mut warn_limited: impl FnMut(&dyn std::fmt::Display),
     ) {
         let mut k = 0;
@@ -95,13 +113,23 @@ impl MediaSockets {
                 };
                 match sock.recv_from(rx) {
                     Ok((n, src)) => {
-                        let Some(tx) = relay(leg, pair, odd, src, &rx[..n]) else {
+                        let Some(Transmit {
+                            socket:
+                                Socket::Relay {
+                                    leg: l,
+                                    pair: p,
+                                    odd: o,
+                                },
+                            dst,
+                            len,
+                        }) = relay(leg, pair, odd, src, &rx[..n])
+                        else {
                             continue;
                         };
-                        let j = self.index(tx.leg, tx.pair, tx.odd);
-                        if let Some(Some(out)) = self.socks.get(j) {
-                            if let Err(e) = out.send_to(&rx[..n], tx.dst) {
-                                warn_limited(&format_args!("relay send to {} failed: {e}", tx.dst));
+                        let j = self.index(l, p, o);
+                        if let (Some(Some(out)), Some(bytes)) = (self.socks.get(j), rx.get(..len)) {
+                            if let Err(e) = out.send_to(bytes, dst) {
+                                warn_limited(&format_args!("relay send to {dst} failed: {e}"));
                             }
                         }
                     }
@@ -123,7 +151,7 @@ impl MediaSockets {
 
 impl RelaySockets for MediaSockets {
     fn open(&mut self, leg: usize, pair: u16) -> bool {
-        let Some(&ip) = self.bind_ips.get(leg) else {
+        let (Some(&ip), Some(registry)) = (self.bind_ips.get(leg), self.registry.as_ref()) else {
             return false;
         };
         let port = self.port_lo + 2 * pair;
@@ -139,10 +167,7 @@ impl RelaySockets for MediaSockets {
         for (odd, s) in opened.into_iter().enumerate() {
             let i = self.index(leg, pair, odd == 1);
             let Some(mut s) = s else { return false };
-            if let Err(e) = self
-                .registry
-                .register(&mut s, Token(self.base + i), Interest::READABLE)
-            {
+            if let Err(e) = registry.register(&mut s, Token(self.base + i), Interest::READABLE) {
                 warn!("cannot watch relay port {}: {e}", port + odd as u16);
                 self.close(leg, pair);
                 return false;
@@ -155,8 +180,11 @@ impl RelaySockets for MediaSockets {
     fn close(&mut self, leg: usize, pair: u16) {
         for odd in [false, true] {
             let i = self.index(leg, pair, odd);
-            if let Some(mut s) = self.socks.get_mut(i).and_then(Option::take) {
-                let _ = self.registry.deregister(&mut s);
+            if let (Some(mut s), Some(r)) = (
+                self.socks.get_mut(i).and_then(Option::take),
+                self.registry.as_ref(),
+            ) {
+                let _ = r.deregister(&mut s);
             }
         }
     }

@@ -22,7 +22,7 @@ pub mod wire;
 use core::fmt;
 
 pub use name::Name;
-pub use resolver::{Failure, Lookup, Resolver, ResolverConfig, ResolverStats, Ticket};
+pub use resolver::{Failure, Resolution, Resolver, ResolverConfig, ResolverStats, Ticket};
 pub use response::{Negative, Rcode, Records, Response};
 pub use select::{naptr_usable, order_naptr, select_srv, SrvChoice, SERVICE_SIP_D2U};
 pub use wire::{build_query, response_id, Naptr, RData, Record, Soa, Srv};

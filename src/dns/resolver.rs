@@ -29,8 +29,8 @@ use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
 use self::cache::Cache;
-use self::fill::Sink;
-use self::walk::{Params, Step, Walker, MAX_PINS};
+use self::fill::CacheFill;
+use self::walk::{Inputs, Step, Walker, MAX_PINS};
 use super::{build_query, response_id, DnsError, Name, QType, Response};
 use crate::time::Instant;
 
@@ -75,7 +75,7 @@ impl Ticket {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Lookup {
+pub enum Resolution {
     Ready(SocketAddr),
     Pending(Ticket),
     Failed(Failure),
@@ -131,7 +131,7 @@ enum JobState {
 struct Job {
     state: JobState,
     generation: u16,
-    params: Params,
+    params: Inputs,
     deadline: Instant,
     /// Cache slots this resolution has read, pinned until it ends.
     pins: heapless::Vec<usize, MAX_PINS>,
@@ -205,7 +205,7 @@ impl Resolver {
             .iter()
             .filter_map(|(n, ip)| Some((Name::from_text(n.as_bytes()).ok()?, *ip)))
             .collect();
-        let params = Params {
+        let params = Inputs {
             host: Name::root(),
             port: None,
             hash: 0,
@@ -261,19 +261,19 @@ impl Resolver {
         hash: u32,
         v4: bool,
         v6: bool,
-    ) -> Lookup {
+    ) -> Resolution {
         if let Some(ip) = ip_literal(host) {
             self.stats.cache_hits += 1;
-            return Lookup::Ready(SocketAddr::new(ip, port.unwrap_or(walk::SIP_PORT)));
+            return Resolution::Ready(SocketAddr::new(ip, port.unwrap_or(walk::SIP_PORT)));
         }
         let Ok(name) = Name::from_text(host) else {
             // Not a valid domain name: no such name can exist.
-            return Lookup::Failed(Failure::NxDomain);
+            return Resolution::Failed(Failure::NxDomain);
         };
         if !v4 && !v6 {
-            return Lookup::Failed(Failure::Unavailable);
+            return Resolution::Failed(Failure::Unavailable);
         }
-        let params = Params {
+        let params = Inputs {
             host: name,
             port,
             hash,
@@ -285,8 +285,8 @@ impl Resolver {
             Step::Done(result) => {
                 self.stats.cache_hits += 1;
                 return match result {
-                    Ok(sa) => Lookup::Ready(sa),
-                    Err(f) => Lookup::Failed(f),
+                    Ok(sa) => Resolution::Ready(sa),
+                    Err(f) => Resolution::Failed(f),
                 };
             }
             Step::Need(qname, qtype) => (qname, qtype),
@@ -295,10 +295,10 @@ impl Resolver {
         self.stats.cache_misses += 1;
         let Some(slot) = self.jobs.iter().position(|j| j.state == JobState::Free) else {
             self.stats.table_full += 1;
-            return Lookup::Failed(Failure::Unavailable);
+            return Resolution::Failed(Failure::Unavailable);
         };
         let Some(job) = self.jobs.get_mut(slot) else {
-            return Lookup::Failed(Failure::Unavailable);
+            return Resolution::Failed(Failure::Unavailable);
         };
         job.generation = job.generation.wrapping_add(1);
         job.params = params;
@@ -311,12 +311,12 @@ impl Resolver {
         self.set_pins(slot, &used);
         self.attach(now, slot, &qname, qtype);
         match self.jobs.get(slot).map(|j| j.state) {
-            Some(JobState::Waiting(_)) => Lookup::Pending(ticket),
+            Some(JobState::Waiting(_)) => Resolution::Pending(ticket),
             // No query slot (cannot happen: one per job); never leave a
             // ticket the caller does not know about.
             _ => {
                 self.collect(slot);
-                Lookup::Failed(Failure::Unavailable)
+                Resolution::Failed(Failure::Unavailable)
             }
         }
     }
@@ -373,12 +373,12 @@ impl Resolver {
         match Response::parse(data, id, name.as_bytes(), qtype) {
             Ok(resp) => {
                 self.stats.answers += 1;
-                let mut sink = Sink {
+                let mut fill = CacheFill {
                     cache: &mut self.cache,
                     now,
                     evictions: &mut self.stats.evictions,
                 };
-                fill::store(&mut sink, &resp);
+                fill::store(&mut fill, &resp);
                 self.complete(qi, Some(now));
             }
             Err(DnsError::Rcode(_)) => {
@@ -393,7 +393,7 @@ impl Resolver {
     }
 
     /// A finished resolution (`Ready` or `Failed`). Call until `None`.
-    pub fn poll_done(&mut self) -> Option<(Ticket, Lookup)> {
+    pub fn poll_done(&mut self) -> Option<(Ticket, Resolution)> {
         if self.done == 0 {
             return None;
         }
@@ -407,8 +407,8 @@ impl Resolver {
             generation: job.generation,
         };
         let lookup = match job.state {
-            JobState::Done(Ok(sa)) => Lookup::Ready(sa),
-            JobState::Done(Err(f)) => Lookup::Failed(f),
+            JobState::Done(Ok(sa)) => Resolution::Ready(sa),
+            JobState::Done(Err(f)) => Resolution::Failed(f),
             _ => return None,
         };
         self.collect(slot);

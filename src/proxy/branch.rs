@@ -53,11 +53,7 @@ fn hex4(d: [u8; 16]) -> [u8; 4] {
 
 fn unhex(s: &[u8]) -> Option<[u8; 4]> {
     let mut out = [0u8; 4];
-    for (i, o) in out.iter_mut().enumerate() {
-        let hi = (*s.get(2 * i)? as char).to_digit(16)?;
-        let lo = (*s.get(2 * i + 1)? as char).to_digit(16)?;
-        *o = (hi << 4 | lo) as u8;
-    }
+    crate::hex::decode(s, &mut out)?;
     Some(out)
 }
 
@@ -67,7 +63,7 @@ impl Branch {
             return None;
         }
         let rest = &b[PREFIX.len()..];
-        let leg = (rest[0] as char).to_digit(16)? as u8;
+        let leg = crate::hex::digit(rest[0])?;
         Some(Branch {
             leg,
             t: unhex(&rest[1..9])?,

@@ -1,11 +1,11 @@
 //! Contact rewriting (Net::SIP's `rewrite_contact`, with its faults fixed):
 //! a Contact leaving on another leg becomes `sip:b<TOKEN>@<outgoing leg>`,
 //! and a request for that token goes back to the original contact through
-//! the leg it came from. See `token.rs` for the token itself.
+//! the leg it came from. See [`token`](super::token) for the token itself.
 
 use super::leg::Leg;
+use super::token::{self, DefaultCipher, TokenError, MAX_PLAIN, MAX_TOKEN_LEN};
 use crate::sip::{Error, HeaderName, Message, Rewriter, Uri};
-use crate::token::{self, DefaultCipher, TokenError, MAX_PLAIN, MAX_TOKEN_LEN};
 use std::net::SocketAddr;
 
 pub struct Tokens {
@@ -92,14 +92,14 @@ impl Tokens {
             }
             if Self::is_candidate(legs, &uri) {
                 let mut buf = [0u8; MAX_PLAIN];
-                match self.decode(legs, uri.user.unwrap_or_default(), &mut buf) {
-                    Ok(b) if b.out_leg == in_leg => {
+                // A token that does not decode here is left as it is.
+                if let Ok(b) = self.decode(legs, uri.user.unwrap_or_default(), &mut buf) {
+                    if b.out_leg == in_leg {
                         rw.replace(uri.raw, |w| {
                             w.put(b"sip:")?;
                             w.put(b.contact)
                         })?;
                     }
-                    _ => log::debug!("Contact token does not decode here; left as is"),
                 }
                 continue;
             }
@@ -107,7 +107,7 @@ impl Tokens {
             let contact = &uri.raw[4..];
             let nat = if self.nat { nat } else { None };
             let mut tok = [0u8; MAX_TOKEN_LEN];
-            let n = match token::encode(
+            let n = token::encode(
                 &self.cipher,
                 &self.binding,
                 in_leg as u8,
@@ -115,13 +115,8 @@ impl Tokens {
                 nat,
                 contact,
                 &mut tok,
-            ) {
-                Ok(n) => n,
-                Err(e) => {
-                    log::debug!("Contact not rewritten: {e}");
-                    return Err(Error::Malformed(HeaderName::Contact));
-                }
-            };
+            )
+            .map_err(|_| Error::Malformed(HeaderName::Contact))?;
             rw.replace(uri.raw, |w| {
                 w.put(b"sip:")?;
                 w.put(&tok[..n])?;

@@ -1,8 +1,9 @@
 //! Legs as the core sees them: fixed-size copies of the configuration, the
 //! own-address test and the outgoing-leg choice.
 
-use crate::config::{Cidr, Config, MAX_LEGS, MAX_NETS};
-use crate::sip::Cursor;
+use crate::config::{Cidr, Config};
+use crate::limits::{MAX_LEGS, MAX_NETS};
+use crate::sip::{parse_ip, Cursor};
 use std::net::{IpAddr, SocketAddr};
 
 pub struct Leg {
@@ -35,10 +36,6 @@ impl Leg {
             .map(|n| n.prefix)
             .max()
     }
-}
-
-fn parse_ip(s: &[u8]) -> Option<IpAddr> {
-    core::str::from_utf8(s).ok()?.parse().ok()
 }
 
 pub fn build(cfg: &Config) -> Result<heapless::Vec<Leg, MAX_LEGS>, String> {

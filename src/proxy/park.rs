@@ -4,8 +4,7 @@
 use crate::dns::Ticket;
 use std::net::SocketAddr;
 
-/// Largest request that can wait for DNS; bigger ones get 503.
-pub const PARK_SLOT: usize = 4096;
+use crate::limits::PARK_SLOT;
 
 #[derive(Clone, Copy)]
 struct Slot {

@@ -14,7 +14,7 @@ pub const NONCE_LEN: usize = 24;
 
 /// What the auth file holds for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secret {
+pub enum Credential {
     /// `user:password`: good for any realm.
     Password(String),
     /// `user:realm:HA1`: only for that realm. HA1 is kept as lower-case
@@ -26,7 +26,7 @@ pub enum Secret {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub user: String,
-    pub secret: Secret,
+    pub secret: Credential,
 }
 
 impl AuthUser {
@@ -34,7 +34,7 @@ impl AuthUser {
     /// for another realm.
     pub(crate) fn ha1(&self, realm: &[u8]) -> Option<[u8; 32]> {
         match &self.secret {
-            Secret::Password(p) => Some(hex32(
+            Credential::Password(p) => Some(hex32(
                 Md5::new()
                     .chain_update(self.user.as_bytes())
                     .chain_update(b":")
@@ -44,7 +44,7 @@ impl AuthUser {
                     .finalize()
                     .into(),
             )),
-            Secret::Ha1 { realm: r, ha1 } => (r.as_bytes() == realm).then_some(*ha1),
+            Credential::Ha1 { realm: r, ha1 } => (r.as_bytes() == realm).then_some(*ha1),
         }
     }
 }
@@ -72,18 +72,18 @@ pub fn parse_auth_file(text: &str) -> Result<Vec<AuthUser>, String> {
                 }
                 let mut h = [0u8; 32];
                 h.copy_from_slice(ha1.to_ascii_lowercase().as_bytes());
-                Secret::Ha1 {
+                Credential::Ha1 {
                     realm: realm.to_string(),
                     ha1: h,
                 }
             }
             _ if rest.is_empty() => return Err(format!("line {n}: empty password")),
-            _ => Secret::Password(rest.to_string()),
+            _ => Credential::Password(rest.to_string()),
         };
         let dup = users.iter().any(|u| {
             u.user == user
                 && match (&u.secret, &secret) {
-                    (Secret::Ha1 { realm: a, .. }, Secret::Ha1 { realm: b, .. }) => a == b,
+                    (Credential::Ha1 { realm: a, .. }, Credential::Ha1 { realm: b, .. }) => a == b,
                     _ => true,
                 }
         });
@@ -99,23 +99,7 @@ pub fn parse_auth_file(text: &str) -> Result<Vec<AuthUser>, String> {
 }
 
 pub(crate) fn hex32(d: [u8; 16]) -> [u8; 32] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = [0u8; 32];
-    for (i, b) in d.iter().enumerate() {
-        out[2 * i] = HEX[usize::from(b >> 4)];
-        out[2 * i + 1] = HEX[usize::from(b & 15)];
-    }
-    out
-}
-
-fn unhex(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 16 {
-        return None;
-    }
-    s.iter().try_fold(0u64, |n, b| {
-        let d = (*b as char).to_digit(16)?;
-        Some(n << 4 | u64::from(d))
-    })
+    crate::hex::encode(&d)
 }
 
 /// What a nonce turned out to be.
@@ -166,7 +150,8 @@ impl Nonces {
         if nonce.len() != NONCE_LEN {
             return NonceState::Invalid;
         }
-        let Some(ts) = unhex(&nonce[..8]).and_then(|t| u32::try_from(t).ok()) else {
+        let Some(ts) = crate::hex::decode_u64(&nonce[..8]).and_then(|t| u32::try_from(t).ok())
+        else {
             return NonceState::Invalid;
         };
         let want = hex32(self.mac(ts, ip, realm));
@@ -321,15 +306,15 @@ mod test {
                     carol:pa:ss:word\n  dave:x  \n";
         let u = parse_auth_file(text).unwrap();
         assert_eq!(u.len(), 4);
-        assert_eq!(u[0].secret, Secret::Password("secret".into()));
+        assert_eq!(u[0].secret, Credential::Password("secret".into()));
         assert_eq!(
             u[1].secret,
-            Secret::Ha1 {
+            Credential::Ha1 {
                 realm: "example.com".into(),
                 ha1: *b"0123456789abcdef0123456789abcdef"
             }
         );
-        assert_eq!(u[2].secret, Secret::Password("pa:ss:word".into()));
+        assert_eq!(u[2].secret, Credential::Password("pa:ss:word".into()));
         assert_eq!(u[3].user, "dave");
         for (bad, line) in [
             ("alice:a\nnocolon\n", "line 2:"),
@@ -354,12 +339,12 @@ mod test {
     fn test_ha1_per_realm() {
         let u = AuthUser {
             user: "Mufasa".into(),
-            secret: Secret::Password("Circle Of Life".into()),
+            secret: Credential::Password("Circle Of Life".into()),
         };
         let ha1 = u.ha1(b"testrealm@host.com").unwrap();
         let h = AuthUser {
             user: "Mufasa".into(),
-            secret: Secret::Ha1 {
+            secret: Credential::Ha1 {
                 realm: "testrealm@host.com".into(),
                 ha1,
             },
@@ -381,7 +366,7 @@ mod test {
         assert_eq!(c.nc, Some(&b"00000001"[..]));
         let u = AuthUser {
             user: "Mufasa".into(),
-            secret: Secret::Password("Circle Of Life".into()),
+            secret: Credential::Password("Circle Of Life".into()),
         };
         let ha1 = u.ha1(c.realm).unwrap();
         let want = response(

@@ -1,5 +1,6 @@
 //! Which hosts the registrar answers for (RFC 3261 §10.3 step 1).
 
+use crate::sip::parse_ip;
 use crate::sip::scan::trim;
 use std::net::IpAddr;
 
@@ -10,10 +11,6 @@ pub struct Domains {
     names: Vec<String>,
     aliases: Vec<String>,
     alias_ips: Vec<IpAddr>,
-}
-
-fn parse_ip(s: &[u8]) -> Option<IpAddr> {
-    core::str::from_utf8(s).ok()?.parse().ok()
 }
 
 fn clean(s: &str) -> String {

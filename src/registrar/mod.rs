@@ -21,22 +21,18 @@ mod reply;
 mod store;
 
 pub use config::RegistrarConfig;
-pub use digest::{parse_auth_file, AuthUser, Secret, NONCE_LIFETIME_SECS};
-pub use store::{MAX_AOR, MAX_CONTACT};
+pub use digest::{parse_auth_file, AuthUser, Credential, NONCE_LIFETIME_SECS};
+pub use store::{MAX_AOR, MAX_BINDING};
 
-use crate::ratelimit::{Limiter, Suppressed};
-use crate::sip::{Message, Scheme, Uri};
+use crate::sip::{Full, Message, Scheme, Uri};
 use crate::time::Instant;
 use core::time::Duration;
 use digest::Nonces;
 use domain::Domains;
-use log::{debug, warn};
 use std::net::SocketAddr;
 use store::{Aor, Store};
 
-/// Most bindings one AoR may hold, so one user cannot fill the table and
-/// every binding fits in the 200.
-pub const MAX_PER_AOR: usize = 32;
+pub use crate::limits::MAX_PER_AOR;
 /// Least time between two saves of the table.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(60);
 /// Retry-After for a REGISTER that arrived out of order.
@@ -61,6 +57,68 @@ pub enum Lookup<'a> {
     },
 }
 
+/// A REGISTER answered: the response is `out[..len]`, with status `code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    pub len: usize,
+    pub code: u16,
+    pub note: Note,
+}
+
+/// What a REGISTER did, for the counters and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// Bindings added, refreshed, removed or listed.
+    Updated,
+    /// 401: no credentials yet, or a stale nonce.
+    Challenged,
+    /// 401: a nonce that is not ours, or not for this source.
+    ForeignNonce,
+    /// 401: the digest does not verify.
+    WrongPassword,
+    /// 400: digest without qop=auth, nc and cnonce, or for another URI.
+    BadDigest,
+    /// 403: the user may not register this AoR.
+    WrongUser,
+    /// 403: from a public leg, and there is no `--auth-file`.
+    NoAuthFile,
+    /// 404: the AoR is not in a domain of ours.
+    NotOurs,
+    /// 400: the REGISTER is not one we can take.
+    Malformed,
+    /// 500: an AoR or a Contact longer than a binding holds.
+    TooLong,
+    /// 503: no room in the table (or for this AoR).
+    Full,
+    /// 500 with Retry-After: older than what we hold.
+    OutOfOrder,
+    /// 423: expiry below the minimum.
+    TooBrief,
+    /// 420: a Require we do not support.
+    BadExtension,
+}
+
+impl core::fmt::Display for Note {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Note::Updated => "bindings updated",
+            Note::Challenged => "challenged",
+            Note::ForeignNonce => "nonce not ours or not for this source",
+            Note::WrongPassword => "digest does not verify",
+            Note::BadDigest => "digest without qop=auth, nc and cnonce, or for another URI",
+            Note::WrongUser => "user may not register this AoR",
+            Note::NoAuthFile => "from a public leg without --auth-file",
+            Note::NotOurs => "AoR not in our domains",
+            Note::Malformed => "malformed REGISTER",
+            Note::TooLong => "AoR or Contact too long for a binding",
+            Note::Full => "binding table full",
+            Note::OutOfOrder => "older than the binding held",
+            Note::TooBrief => "expiry below the minimum",
+            Note::BadExtension => "Require names an extension",
+        })
+    }
+}
+
 /// The binding table, the domains it answers for and the digest state.
 pub struct Registrar {
     domains: Domains,
@@ -70,7 +128,6 @@ pub struct Registrar {
     users: Option<Vec<AuthUser>>,
     realm: Option<String>,
     nonces: Nonces,
-    log: Limiter,
     next_expiry: Option<Instant>,
     /// Saving is armed by the first load or save, so a shell without a file
     /// never sees a save deadline.
@@ -83,10 +140,6 @@ fn secs(now: Instant) -> u32 {
     u32::try_from(now.0 / 1000).unwrap_or(u32::MAX)
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 /// Appends `s` with `%HH` escapes undone.
 fn push_unescaped(s: &[u8], out: &mut Aor) -> Option<()> {
     let mut i = 0;
@@ -94,7 +147,7 @@ fn push_unescaped(s: &[u8], out: &mut Aor) -> Option<()> {
         let b = match (s[i], s.get(i + 1), s.get(i + 2)) {
             (b'%', Some(h), Some(l)) => {
                 i += 3;
-                hex_val(*h)? << 4 | hex_val(*l)?
+                crate::hex::digit(*h)? << 4 | crate::hex::digit(*l)?
             }
             (b, _, _) => {
                 i += 1;
@@ -112,13 +165,8 @@ impl Registrar {
     pub fn new(cfg: RegistrarConfig, secret: &[u8]) -> Self {
         let max_expires = cfg.max_expires.max(1);
         let min_expires = cfg.min_expires.clamp(1, max_expires);
-        let realm = cfg.realm.filter(|r| {
-            let ok = config::realm_ok(r);
-            if !ok {
-                warn!("registrar: ignoring realm {r:?}; using the Request-URI host");
-            }
-            ok
-        });
+        // A realm `validate` would refuse falls back to the Request-URI host.
+        let realm = cfg.realm.filter(|r| config::realm_ok(r));
         Registrar {
             domains: Domains::new(&cfg.domains, &cfg.aliases),
             store: Store::new(cfg.capacity),
@@ -127,7 +175,6 @@ impl Registrar {
             users: cfg.users,
             realm,
             nonces: Nonces::new(secret),
-            log: Limiter::new(10, 20),
             next_expiry: None,
             persist: false,
             dirty_since: None,
@@ -175,15 +222,10 @@ impl Registrar {
         Some(a)
     }
 
-    /// Whether a warning may be logged now; floods are dropped.
-    fn may_warn(&mut self, now: Instant) -> Option<Suppressed> {
-        self.log.report(now).map(Suppressed)
-    }
-
     /// A REGISTER: `None` if it is not for our domains (the proxy forwards
-    /// it); `Some(len)`: the response is in `out[..len]`, to be sent to
-    /// `src` through `leg`. `Some(0)` means `out` was too small for any
-    /// answer. `to_tag` is the stateless To-tag the proxy uses.
+    /// it); else the answer, written into `out` for `src` through `leg`, or
+    /// [`Full`] when `out` cannot hold any answer. `to_tag` is the
+    /// stateless To-tag the proxy uses.
     #[allow(clippy::too_many_arguments)]
     pub fn handle_register(
         &mut self,
@@ -194,7 +236,7 @@ impl Registrar {
         m: &Message,
         to_tag: &[u8],
         out: &mut [u8],
-    ) -> Option<usize> {
+    ) -> Option<Result<Registered, Full>> {
         if !m.is_method(b"REGISTER") {
             return None;
         }
@@ -271,9 +313,7 @@ impl Registrar {
 
     /// Drops expired bindings; spurious calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.store.expire(now) > 0 {
-            debug!("registrar: bindings expired");
-        }
+        self.store.expire(now);
         self.next_expiry = self.store.next_expiry();
     }
 }

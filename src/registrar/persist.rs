@@ -7,15 +7,15 @@
 //! Byte fields are %-escaped (anything but printable ASCII other than `%`)
 //! so any bytes round-trip; `-` is an empty field. Times are unix seconds,
 //! because [`Instant`] is monotonic and does not survive a reboot. This
-//! runs outside the hot path and may allocate.
+//! runs outside the hot path and may allocate. Reading and writing the
+//! file itself is the shell's (`daemon::persist`); here are text and
+//! writers only.
 
-use super::store::{aor_hash, Aor, Binding, MAX_CONTACT};
+use super::store::{aor_hash, Aor, Binding, MAX_BINDING};
 use super::{Registrar, SAVE_INTERVAL};
 use crate::time::Instant;
-use log::warn;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 
 pub const MAGIC: &str = "edgesip-registrar 1";
 
@@ -45,8 +45,9 @@ fn unescape(field: &str) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < s.len() {
         if s[i] == b'%' {
-            let hex = core::str::from_utf8(s.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let mut b = [0u8; 1];
+            crate::hex::decode(s.get(i + 1..i + 3)?, &mut b)?;
+            out.push(b[0]);
             i += 3;
         } else {
             out.push(s[i]);
@@ -81,9 +82,7 @@ pub fn write_binding(w: &mut impl Write, b: &Binding, now: Instant, wall: u64) -
     w.write_all(b" ")?;
     escape(w, b.instance())?;
     w.write_all(b" ")?;
-    for x in b.call_id {
-        write!(w, "{x:02x}")?;
-    }
+    w.write_all(&crate::hex::encode::<16, 32>(&b.call_id))?;
     writeln!(
         w,
         " {} {} {} {} {}",
@@ -111,20 +110,13 @@ fn parse_line(line: &str, now: Instant, wall: u64, max_expires: u32) -> Result<B
     if uri.is_empty() || aor.is_empty() {
         return Err("empty AoR or contact".into());
     }
-    let mut contact = heapless::Vec::<u8, MAX_CONTACT>::new();
+    let mut contact = heapless::Vec::<u8, MAX_BINDING>::new();
     contact
         .extend_from_slice(&uri)
         .and_then(|_| contact.extend_from_slice(&inst))
         .map_err(|_| "contact too long".to_string())?;
     let mut cid = [0u8; 16];
-    let hex = call_id.as_bytes();
-    if hex.len() != 32 {
-        return Err("bad Call-ID hash".into());
-    }
-    for (x, pair) in cid.iter_mut().zip(hex.chunks(2)) {
-        let pair = core::str::from_utf8(pair).map_err(|_| "bad Call-ID hash".to_string())?;
-        *x = u8::from_str_radix(pair, 16).map_err(|_| "bad Call-ID hash".to_string())?;
-    }
+    crate::hex::decode(call_id.as_bytes(), &mut cid).ok_or("bad Call-ID hash")?;
     let num = |s: &str, what: &str| s.parse::<u64>().map_err(|_| format!("bad {what}"));
     let expires_unix = num(expires, "expiry")?;
     // A wall clock that jumped back must not make a binding live for longer
@@ -189,13 +181,16 @@ impl Registrar {
             && self.last_save.is_none_or(|t| now >= t + SAVE_INTERVAL)
     }
 
-    fn mark_saved(&mut self, now: Instant) {
+    /// Arms saving without a file to load (none was there, or it was
+    /// unreadable and set aside).
+    pub fn mark_saved(&mut self, now: Instant) {
         self.persist = true;
         self.dirty_since = None;
         self.last_save = Some(now);
     }
 
-    fn write_bindings(
+    /// Writes every live binding, changing nothing; see [`Registrar::save`].
+    pub fn write_bindings(
         &self,
         now: Instant,
         wall: u64,
@@ -209,7 +204,7 @@ impl Registrar {
     }
 
     /// Writes every live binding; `wall_clock_unix_secs` is the wall clock
-    /// at `now`. Marks the table clean.
+    /// at `now`. Marks the table clean and arms saving.
     pub fn save(
         &mut self,
         now: Instant,
@@ -236,8 +231,8 @@ impl Registrar {
             if self.store.find(&b.aor, b.uri(), now).is_some() {
                 continue;
             }
+            // A full table keeps what fits; the caller sees the count.
             if self.store.insert(b).is_none() {
-                warn!("registrar: table full after {n} saved bindings; dropping the rest");
                 break;
             }
             n += 1;
@@ -246,65 +241,6 @@ impl Registrar {
         self.mark_saved(now);
         Ok(n)
     }
-
-    /// Saves to `path` through `path.tmp` and a rename, so a crash leaves
-    /// the old file or the new one. No fsync: the file lives on tmpfs and
-    /// flash must not wear.
-    pub fn save_file(
-        &mut self,
-        now: Instant,
-        wall_clock_unix_secs: u64,
-        path: &Path,
-    ) -> std::io::Result<()> {
-        use std::io::Write;
-        let tmp = with_suffix(path, ".tmp");
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        self.write_bindings(now, wall_clock_unix_secs, &mut w)?;
-        w.flush()?;
-        drop(w);
-        std::fs::rename(&tmp, path)?;
-        self.mark_saved(now);
-        Ok(())
-    }
-
-    /// Loads `path` if it exists and arms saving. Never fatal: a file that
-    /// cannot be parsed is logged and moved to `path.corrupt`.
-    pub fn load_file(&mut self, now: Instant, wall_clock_unix_secs: u64, path: &Path) -> usize {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.mark_saved(now);
-                return 0;
-            }
-            Err(e) => {
-                warn!("registrar: cannot read {}: {e}", path.display());
-                self.mark_saved(now);
-                return 0;
-            }
-        };
-        match text.and_then(|t| self.load(now, wall_clock_unix_secs, &t)) {
-            Ok(n) => n,
-            Err(e) => {
-                let aside = with_suffix(path, ".corrupt");
-                warn!(
-                    "registrar: {}: {e}; moved to {}",
-                    path.display(),
-                    aside.display()
-                );
-                if let Err(e) = std::fs::rename(path, &aside) {
-                    warn!("registrar: cannot move {}: {e}", path.display());
-                }
-                self.mark_saved(now);
-                0
-            }
-        }
-    }
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    s.into()
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 //! digest, and the merge into the binding table.
 
 use super::digest::{self, Credentials, NonceState};
-use super::store::{aor_hash, Aor, Binding, MAX_AOR, MAX_CONTACT};
+use super::store::{aor_hash, Aor, Binding, MAX_AOR, MAX_BINDING};
+use super::Note;
 use super::{secs, Registrar, MAX_PER_AOR, MAX_REALM};
+use crate::sip::status::{self, Status};
 use crate::sip::{HeaderName, Message, NameAddr, Uri};
 use crate::time::Instant;
 use core::time::Duration;
-use log::{debug, warn};
 use md5::{Digest, Md5};
 use std::net::SocketAddr;
 
@@ -15,10 +16,11 @@ use std::net::SocketAddr;
 pub(super) enum Answer {
     /// 200 listing the AoR's bindings.
     Ok(Aor),
-    Plain(u16, &'static str),
+    Plain(Status, Note),
     /// 401 with a new nonce.
     Challenge {
         stale: bool,
+        note: Note,
     },
     /// 423 with Min-Expires.
     TooBrief,
@@ -26,6 +28,18 @@ pub(super) enum Answer {
     OutOfOrder,
     /// 420 listing the Require options.
     BadExtension,
+}
+
+impl Answer {
+    pub(super) fn note(&self) -> Note {
+        match self {
+            Answer::Ok(_) => Note::Updated,
+            Answer::Plain(_, n) | Answer::Challenge { note: n, .. } => *n,
+            Answer::TooBrief => Note::TooBrief,
+            Answer::OutOfOrder => Note::OutOfOrder,
+            Answer::BadExtension => Note::BadExtension,
+        }
+    }
 }
 
 /// What [`Registrar::update`] needs from the REGISTER.
@@ -79,17 +93,14 @@ impl Registrar {
             return Answer::BadExtension;
         }
         let (Some(to), Some(call_id), Some(cseq)) = (m.to(), m.call_id(), m.cseq()) else {
-            return Answer::Plain(400, "Bad Request");
+            return Answer::Plain(status::BAD_REQUEST, Note::Malformed);
         };
         // Step 5: the AoR must be in a domain of ours.
         if !to.uri.is_sip() || to.uri.user.is_none() || !self.domains.accepts(to.uri.host) {
-            return Answer::Plain(404, "Not Found");
+            return Answer::Plain(status::NOT_FOUND, Note::NotOurs);
         }
         let Some(aor) = self.aor_key(&to.uri) else {
-            if let Some(s) = self.may_warn(now) {
-                warn!("registrar: {src}: AoR longer than {MAX_AOR} bytes{s}");
-            }
-            return Answer::Plain(500, "Server Internal Error");
+            return Answer::Plain(status::SERVER_INTERNAL_ERROR, Note::TooLong);
         };
         // Steps 3 and 4: who may change this AoR.
         if self.users.is_some() {
@@ -97,8 +108,7 @@ impl Registrar {
                 return refused;
             }
         } else if !leg_trusted && !src.ip().to_canonical().is_loopback() {
-            debug!("registrar: {src}: REGISTER from a public leg without --auth-file");
-            return Answer::Plain(403, "Forbidden");
+            return Answer::Plain(status::FORBIDDEN, Note::NoAuthFile);
         }
         let call_id: [u8; 16] = Md5::digest(call_id).into();
         let req = Request {
@@ -134,7 +144,10 @@ impl Registrar {
             .filter_map(|h| Credentials::parse(h.value))
             .find(|c| digest::unquote(c.realm, &mut buf) == Some(realm));
         let Some(c) = creds else {
-            return Some(Answer::Challenge { stale: false });
+            return Some(Answer::Challenge {
+                stale: false,
+                note: Note::Challenged,
+            });
         };
         let auth_qop = c.qop.is_some_and(|q| q.eq_ignore_ascii_case(b"auth"));
         let nc_ok =
@@ -142,17 +155,17 @@ impl Registrar {
         let md5 = c.algorithm.is_none_or(|a| a.eq_ignore_ascii_case(b"MD5"));
         let (Some(cnonce), Some(nc), true, true, true) = (c.cnonce, c.nc, auth_qop, nc_ok, md5)
         else {
-            debug!("registrar: {src}: digest without qop=auth, nc and cnonce");
-            return Some(Answer::Plain(400, "Bad Request"));
+            return Some(Answer::Plain(status::BAD_REQUEST, Note::BadDigest));
         };
         if Some(c.uri) != m.request_uri_raw() || cnonce.is_empty() {
-            debug!("registrar: {src}: digest uri is not the Request-URI");
-            return Some(Answer::Plain(400, "Bad Request"));
+            return Some(Answer::Plain(status::BAD_REQUEST, Note::BadDigest));
         }
         let state = self.nonces.check(c.nonce, secs(now), src.ip(), realm);
         if state == NonceState::Invalid {
-            debug!("registrar: {src}: nonce is not ours or not for this source");
-            return Some(Answer::Challenge { stale: false });
+            return Some(Answer::Challenge {
+                stale: false,
+                note: Note::ForeignNonce,
+            });
         }
         let mut ubuf = [0u8; MAX_AOR];
         let user = digest::unquote(c.username, &mut ubuf).unwrap_or_default();
@@ -166,19 +179,20 @@ impl Registrar {
             digest::response_matches(c.response, &want)
         });
         if !good {
-            debug!(
-                "registrar: {src}: digest for {:?} does not verify",
-                String::from_utf8_lossy(user)
-            );
-            return Some(Answer::Challenge { stale: false });
+            return Some(Answer::Challenge {
+                stale: false,
+                note: Note::WrongPassword,
+            });
         }
         if state == NonceState::Stale {
             // Right password, old nonce: the UA retries without asking.
-            return Some(Answer::Challenge { stale: true });
+            return Some(Answer::Challenge {
+                stale: true,
+                note: Note::Challenged,
+            });
         }
         if !to.user_eq(user) {
-            debug!("registrar: {src}: user may not register this AoR");
-            return Some(Answer::Plain(403, "Forbidden"));
+            return Some(Answer::Plain(status::FORBIDDEN, Note::WrongUser));
         }
         None
     }
@@ -192,7 +206,7 @@ impl Registrar {
     fn unregister_all(&mut self, now: Instant, m: &Message, req: &Request) -> Answer {
         let contacts = m.elements(HeaderName::Contact).count();
         if contacts != 1 || req.expires != Some(0) {
-            return Answer::Plain(400, "Bad Request");
+            return Answer::Plain(status::BAD_REQUEST, Note::Malformed);
         }
         let stale = self
             .store
@@ -209,7 +223,6 @@ impl Registrar {
                 self.mark_dirty(now);
             }
         }
-        debug!("registrar: {}: removed all bindings", req.src);
         Answer::Ok(req.aor.clone())
     }
 
@@ -227,14 +240,8 @@ impl Registrar {
     fn update(&mut self, now: Instant, m: &Message, req: Request) -> Answer {
         let mut new = 0;
         for (_, c) in m.addrs(HeaderName::Contact) {
-            if c.uri.raw.len() + instance_of(&c).len() > MAX_CONTACT {
-                if let Some(s) = self.may_warn(now) {
-                    warn!(
-                        "registrar: {}: Contact longer than {MAX_CONTACT} bytes{s}",
-                        req.src
-                    );
-                }
-                return Answer::Plain(500, "Server Internal Error");
+            if c.uri.raw.len() + instance_of(&c).len() > MAX_BINDING {
+                return Answer::Plain(status::SERVER_INTERNAL_ERROR, Note::TooLong);
             }
             let e = self.expiry_of(&c, req.expires);
             if e != 0 && e < self.min_expires {
@@ -254,15 +261,7 @@ impl Registrar {
         if new > 0 {
             let held = self.store.of_aor(&req.aor, now).count();
             if new > self.store.free() || held + new > MAX_PER_AOR {
-                if let Some(s) = self.may_warn(now) {
-                    warn!(
-                        "registrar: {}: no room for {new} more binding(s) ({} of {} in use, {held} for this AoR){s}",
-                        req.src,
-                        self.store.len(),
-                        self.store.capacity()
-                    );
-                }
-                return Answer::Plain(503, "Service Unavailable");
+                return Answer::Plain(status::SERVICE_UNAVAILABLE, Note::Full);
             }
         }
         for (_, c) in m.addrs(HeaderName::Contact) {
@@ -287,7 +286,6 @@ impl Registrar {
                 }
                 if e == 0 {
                     self.store.remove(i);
-                    debug!("registrar: {}: binding removed", req.src);
                 } else {
                     let _ = fill(b, uri, instance_of(c));
                     b.call_id = req.call_id;
@@ -313,7 +311,6 @@ impl Registrar {
                     refreshed: now,
                 };
                 if fill(&mut b, uri, instance_of(c)).is_some() && self.store.insert(b).is_some() {
-                    debug!("registrar: {}: new binding", req.src);
                     self.mark_dirty(now);
                 }
             }

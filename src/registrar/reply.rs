@@ -3,13 +3,16 @@
 use super::register::Answer;
 use super::store::Binding;
 use super::{secs, Registrar, MAX_PER_AOR, RETRY_AFTER_SECS};
-use crate::sip::{write_response, Cursor, Full, HeaderName, Message, Reply};
+use super::{Note, Registered};
+use crate::sip::status::{self, Status};
+use crate::sip::{unsupported, write_response, Cursor, Full, HeaderName, Message, Reply};
 use crate::time::Instant;
 use std::net::SocketAddr;
 
 impl Registrar {
-    /// Writes the answer to the REGISTER `m`; 0 when `out` cannot hold
-    /// it. Every header line fits in 600 bytes: the realm is at most 256.
+    /// Writes the answer to the REGISTER `m`; [`Full`] when `out` cannot
+    /// hold it. Every header line fits in 600 bytes: the realm is at most
+    /// 256.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn write_answer(
         &self,
@@ -20,44 +23,37 @@ impl Registrar {
         tag: Option<&[u8]>,
         src: SocketAddr,
         out: &mut [u8],
-    ) -> usize {
+    ) -> Result<Registered, Full> {
+        let note = answer.note();
         let mut line = [0u8; 600];
         let mut c = Cursor::new(&mut line);
-        let (code, reason): (u16, &[u8]) = match answer {
+        let st = match answer {
             Answer::Ok(aor) => return self.write_ok(now, &aor, m, tag, src, out),
-            Answer::Plain(code, reason) => {
-                return write(m, tag, src, code, reason.as_bytes(), &[], out);
-            }
-            Answer::Challenge { stale } => {
+            Answer::Plain(st, _) => return write(m, tag, src, (st, note), &[], out),
+            Answer::Challenge { stale, .. } => {
                 let nonce = self.nonces.make(secs(now), src.ip(), realm);
                 let _ = challenge(&mut c, realm, &nonce, stale);
-                (401, b"Unauthorized")
+                status::UNAUTHORIZED
             }
             Answer::TooBrief => {
                 let _ = c
                     .put(b"Min-Expires: ")
                     .and_then(|_| c.put_u32(self.min_expires));
-                (423, b"Interval Too Brief")
+                status::INTERVAL_TOO_BRIEF
             }
             Answer::OutOfOrder => {
                 let _ = c
                     .put(b"Retry-After: ")
                     .and_then(|_| c.put_u32(RETRY_AFTER_SECS));
-                (500, b"Server Internal Error")
+                status::SERVER_INTERNAL_ERROR
             }
             Answer::BadExtension => {
-                let _ = c.put(b"Unsupported: ");
-                for (i, (_, opt)) in m.elements(HeaderName::Require).enumerate() {
-                    let sep: &[u8] = if i > 0 { b", " } else { b"" };
-                    if c.put(sep).and_then(|_| c.put(opt)).is_err() {
-                        break;
-                    }
-                }
-                (420, b"Bad Extension")
+                let _ = unsupported(&mut c, m, HeaderName::Require);
+                status::BAD_EXTENSION
             }
         };
         let n = c.len();
-        write(m, tag, src, code, reason, &[&line[..n]], out)
+        write(m, tag, src, (st, note), &[&line[..n]], out)
     }
 
     /// 200 OK with a Contact line per binding. The lines are formatted in
@@ -70,7 +66,7 @@ impl Registrar {
         tag: Option<&[u8]>,
         src: SocketAddr,
         out: &mut [u8],
-    ) -> usize {
+    ) -> Result<Registered, Full> {
         let n = {
             let half = out.len() / 2;
             let (head, tail) = out.split_at_mut(half);
@@ -87,14 +83,14 @@ impl Registrar {
                 rest = r;
                 let _ = lines.push(&*line);
             }
-            write(m, tag, src, 200, b"OK", &lines, head)
+            write(m, tag, src, (status::OK, Note::Updated), &lines, head)
         };
-        if n == 0 {
-            // The request's own headers filled half the buffer: say so in
-            // all of it.
-            return write(m, tag, src, 500, b"Server Internal Error", &[], out);
-        }
-        n
+        // The request's own headers filled half the buffer: say so in all
+        // of it.
+        n.or_else(|Full| {
+            let st = (status::SERVER_INTERNAL_ERROR, Note::TooLong);
+            write(m, tag, src, st, &[], out)
+        })
     }
 }
 
@@ -123,22 +119,26 @@ fn challenge(c: &mut Cursor, realm: &[u8], nonce: &[u8], stale: bool) -> Result<
     Ok(())
 }
 
-/// Writes a response; 0 when `out` cannot hold even that.
+/// Writes a response; [`Full`] when `out` cannot hold even that.
 fn write(
     m: &Message,
     to_tag: Option<&[u8]>,
     src: SocketAddr,
-    code: u16,
-    reason: &[u8],
+    (st, note): (Status, Note),
     extra: &[&[u8]],
     out: &mut [u8],
-) -> usize {
+) -> Result<Registered, Full> {
     let reply = Reply {
-        code,
-        reason,
+        code: st.code,
+        reason: st.reason.as_bytes(),
         to_tag,
         source: Some(src),
         extra,
     };
-    write_response(m, &reply, out).unwrap_or(0)
+    let len = write_response(m, &reply, out).map_err(|_| Full)?;
+    Ok(Registered {
+        len,
+        code: st.code,
+        note,
+    })
 }

@@ -4,10 +4,7 @@
 use crate::time::Instant;
 use std::net::SocketAddr;
 
-/// Longest AoR (`sip:user@host`, user unescaped).
-pub const MAX_AOR: usize = 128;
-/// Longest Contact URI plus its `+sip.instance` value.
-pub const MAX_CONTACT: usize = 512;
+pub use crate::limits::{MAX_AOR, MAX_BINDING};
 
 pub type Aor = heapless::Vec<u8, MAX_AOR>;
 
@@ -18,7 +15,7 @@ pub struct Binding {
     pub aor_hash: u32,
     /// The Contact URI followed by the `+sip.instance` value (as written,
     /// quotes included), split at `uri_len`.
-    pub contact: heapless::Vec<u8, MAX_CONTACT>,
+    pub contact: heapless::Vec<u8, MAX_BINDING>,
     pub uri_len: usize,
     /// MD5 of the Call-ID: fixed size whatever the Call-ID's length.
     pub call_id: [u8; 16],

@@ -13,26 +13,20 @@
 
 mod sdp;
 
-use crate::sip::sdp::{Direction, Sdp};
+use crate::sdp::{Direction, Sdp};
 use crate::time::Instant;
 use core::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
 pub use sdp::Ports;
 
-/// Active media streams per call; an offer with more gets 488.
-pub const MAX_MEDIA: usize = 4;
+pub use crate::limits::MAX_MEDIA;
 /// How long a side may change its source after each offer or answer.
 const LEARN: Duration = Duration::from_secs(5);
-const MAX_CALL_ID: usize = 255;
-const MAX_TAG: usize = 128;
+use crate::limits::{DEFAULT_MAX_CALLS, MAX_CALL_ID, MAX_TAG};
+use crate::output::{Socket, Transmit};
 
-/// Opens and closes relay sockets: the shell's side of the relay.
-pub trait RelaySockets {
-    /// Binds the RTP and RTCP ports of `pair` on `leg`; false if it failed.
-    fn open(&mut self, leg: usize, pair: u16) -> bool;
-    fn close(&mut self, leg: usize, pair: u16);
-}
+pub use crate::cx::RelaySockets;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
@@ -42,6 +36,20 @@ pub struct RelayConfig {
     pub max_calls: usize,
     pub media_timeout: Duration,
     pub hold_timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    /// Ports 16384-16999, [`DEFAULT_MAX_CALLS`] calls, 120 s without media,
+    /// 7200 s for calls on hold.
+    fn default() -> Self {
+        RelayConfig {
+            port_lo: 16384,
+            port_hi: 16999,
+            max_calls: DEFAULT_MAX_CALLS,
+            media_timeout: Duration::from_secs(120),
+            hold_timeout: Duration::from_secs(7200),
+        }
+    }
 }
 
 impl RelayConfig {
@@ -55,17 +63,6 @@ impl RelayConfig {
     }
 }
 
-/// A relayed packet leaves from `(leg, pair, odd)` to `dst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub struct RelayTx {
-    pub leg: usize,
-    pub pair: u16,
-    /// The odd (RTCP) port of the pair.
-    pub odd: bool,
-    pub dst: SocketAddr,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayError {
     /// No call slot or no port pair: 503 without Retry-After.
@@ -74,6 +71,30 @@ pub enum RelayError {
     TooManyStreams,
     /// The SDP could not be written (too large): 488.
     Unwritable,
+}
+
+/// Why an SDP offer or answer was not pointed at the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferError {
+    Sdp(crate::sdp::SdpError),
+    Relay(RelayError),
+    /// The rewritten body would not fit [`MAX_BODY`](crate::limits::MAX_BODY).
+    TooLarge,
+}
+
+impl core::fmt::Display for OfferError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            OfferError::Sdp(e) => write!(f, "bad SDP: {e}"),
+            OfferError::Relay(RelayError::Capacity) => {
+                f.write_str("no relay slot or port pair free")
+            }
+            OfferError::Relay(RelayError::TooManyStreams) => f.write_str("too many media streams"),
+            OfferError::Relay(RelayError::Unwritable) | OfferError::TooLarge => {
+                f.write_str("SDP too large to rewrite")
+            }
+        }
+    }
 }
 
 /// The dialog a message belongs to, as the relay needs it.
@@ -172,14 +193,14 @@ impl Call {
 
 pub struct Relay {
     cfg: RelayConfig,
-    media_ips: heapless::Vec<IpAddr, { crate::config::MAX_LEGS }>,
+    media_ips: heapless::Vec<IpAddr, { crate::limits::MAX_LEGS }>,
     calls: Vec<Call>,
     /// Per (leg, pair): how many streams use it (forks share side-1 pairs).
     refs: Vec<u8>,
     /// Per (leg, pair): the call and stream that owns it, + 1 (0: free).
     owner: Vec<u16>,
     /// Where the next free-pair search starts, per leg, so ports rotate.
-    next: [u16; crate::config::MAX_LEGS],
+    next: [u16; crate::limits::MAX_LEGS],
     stats: RelayStats,
 }
 
@@ -206,7 +227,7 @@ impl Relay {
             calls: vec![Call::empty(); cfg.max_calls],
             refs: vec![0; slots],
             owner: vec![0; slots],
-            next: [0; crate::config::MAX_LEGS],
+            next: [0; crate::limits::MAX_LEGS],
             media_ips: ips,
             cfg,
             stats: RelayStats::default(),
@@ -565,7 +586,8 @@ impl Relay {
     }
 
     /// A packet on relay port `(leg, pair, odd)` from `src`: where to send
-    /// it, if anywhere. One lookup, no allocation.
+    /// it, if anywhere (the packet leaves as it is, from the socket named).
+    /// One lookup, no allocation.
     pub fn relay(
         &mut self,
         now: Instant,
@@ -574,7 +596,7 @@ impl Relay {
         odd: bool,
         src: SocketAddr,
         data: &[u8],
-    ) -> Option<RelayTx> {
+    ) -> Option<Transmit> {
         if leg >= self.media_ips.len() || pair >= self.cfg.pairs() {
             return None;
         }
@@ -625,11 +647,14 @@ impl Relay {
         };
         call.last_activity = now;
         self.stats.relayed += 1;
-        Some(RelayTx {
-            leg: call.legs[1 - side],
-            pair: st.pair[1 - side],
-            odd: odd_out,
+        Some(Transmit {
+            socket: Socket::Relay {
+                leg: call.legs[1 - side],
+                pair: st.pair[1 - side],
+                odd: odd_out,
+            },
             dst,
+            len: data.len(),
         })
     }
 

@@ -3,7 +3,7 @@
 //! (ICE peers would otherwise bypass or distrust the relay). Everything else
 //! is copied as it was, so the same input and ports give the same bytes.
 
-use crate::sip::sdp::{Line, NetAddr, Sdp};
+use crate::sdp::{Line, NetAddr, Sdp};
 use crate::sip::{Cursor, Full};
 use std::net::IpAddr;
 
@@ -35,8 +35,8 @@ pub fn rewrite(sdp: &Sdp, ip: IpAddr, ports: &Ports, out: &mut [u8]) -> Result<u
             }
             Line::Connection { net, level, .. } => {
                 let idx = match level {
-                    crate::sip::sdp::Level::Session => None,
-                    crate::sip::sdp::Level::Media(i) => Some(i),
+                    crate::sdp::Level::Session => None,
+                    crate::sdp::Level::Media(i) => Some(i),
                 };
                 // Old-style hold (0.0.0.0) keeps its meaning; a section
                 // we do not relay keeps its address.

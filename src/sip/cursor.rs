@@ -92,9 +92,9 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn put_hex(&mut self, bytes: &[u8]) -> Result<(), Full> {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+        use crate::hex::DIGITS;
         for b in bytes {
-            self.put(&[HEX[(b >> 4) as usize], HEX[(b & 15) as usize]])?;
+            self.put(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])?;
         }
         Ok(())
     }

@@ -8,8 +8,7 @@ use super::scan::{
 use super::uri::{Scheme, Uri};
 use super::via::Via;
 
-/// Header lines kept per message; one more is [`Error::TooManyHeaders`].
-pub const MAX_HEADERS: usize = 128;
+pub use crate::limits::MAX_HEADERS;
 
 /// One header line, possibly folded over several physical lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

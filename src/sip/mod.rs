@@ -24,20 +24,19 @@ mod params;
 mod response;
 mod rewrite;
 pub(crate) mod scan;
-pub mod sdp;
+pub mod status;
+
 mod uri;
 mod via;
 
+pub use crate::limits::{MAX_DATAGRAM, MAX_HEADERS};
 pub use addr::NameAddr;
 pub use cursor::{Cursor, Full};
 pub use error::Error;
 pub use header::{Elements, HeaderName};
-pub use message::{CSeq, Header, Message, StartLine, MAX_HEADERS};
+pub use message::{CSeq, Header, Message, StartLine};
 pub use params::{Param, Params};
-pub use response::{stateless_to_tag, write_response, Reply, TO_TAG_LEN};
+pub use response::{stateless_to_tag, unsupported, write_response, Reply, TO_TAG_LEN};
 pub use rewrite::{HeaderPos, Rewriter, MAX_EDITS, SCRATCH};
-pub use uri::{Scheme, Uri};
+pub use uri::{parse_ip, Scheme, Uri};
 pub use via::Via;
-
-/// Largest UDP payload; also the size of receive and send buffers.
-pub const MAX_DATAGRAM: usize = 65_535;

@@ -1,3 +1,6 @@
+//! Responses edgesip writes itself: stateless To-tags and the response to
+//! a request, with its Vias, From, To, Call-ID and CSeq copied.
+
 use super::cursor::{Cursor, Full};
 use super::error::Error;
 use super::header::HeaderName;
@@ -40,6 +43,20 @@ pub fn stateless_to_tag(key: &HmacKey, msg: &Message) -> [u8; TO_TAG_LEN] {
     // 8 bytes give 16 hex characters: the buffer fits exactly.
     let _ = c.put_hex(&d[..TO_TAG_LEN / 2]);
     out
+}
+
+/// The `Unsupported` line of a 420 (RFC 3261 §8.2.2.3, §16.3 step 5):
+/// every option tag of `req`'s `of` header (Require or Proxy-Require), as
+/// many as fit.
+pub fn unsupported(c: &mut Cursor, req: &Message, of: HeaderName) -> Result<(), Full> {
+    c.put(b"Unsupported: ")?;
+    for (i, (_, opt)) in req.elements(of).enumerate() {
+        if i > 0 {
+            c.put(b", ")?;
+        }
+        c.put(opt)?;
+    }
+    Ok(())
 }
 
 /// Writes a response to `req` from scratch: its Vias, From, To (with a tag

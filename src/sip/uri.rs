@@ -170,7 +170,13 @@ pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
     Some((host, port))
 }
 
-pub(crate) fn parse_ip(s: &[u8]) -> Option<IpAddr> {
+/// An IP literal as URIs, Vias and SDP write it: dotted IPv4, or IPv6 with
+/// or without its brackets. The one parser of addresses in the core.
+pub fn parse_ip(s: &[u8]) -> Option<IpAddr> {
+    let s = match s {
+        [b'[', inner @ .., b']'] => inner,
+        _ => s,
+    };
     if let Some(v4) = parse_ipv4(s) {
         return Some(IpAddr::V4(v4));
     }
@@ -205,10 +211,6 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 /// Compares `escaped` (with `%HH`) against plain bytes.
 pub(crate) fn unescaped_eq(escaped: &[u8], plain: &[u8]) -> bool {
     let mut i = 0;
@@ -216,8 +218,8 @@ pub(crate) fn unescaped_eq(escaped: &[u8], plain: &[u8]) -> bool {
     while i < escaped.len() {
         let b = if escaped[i] == b'%' {
             match (
-                escaped.get(i + 1).copied().and_then(hex),
-                escaped.get(i + 2).copied().and_then(hex),
+                escaped.get(i + 1).copied().and_then(crate::hex::digit),
+                escaped.get(i + 2).copied().and_then(crate::hex::digit),
             ) {
                 (Some(h), Some(l)) => {
                     i += 3;

@@ -97,7 +97,7 @@ impl<'b> Via<'b> {
             if n.eq_ignore_ascii_case(b"branch") {
                 once(&mut via.branch, p.value?)?;
             } else if n.eq_ignore_ascii_case(b"received") {
-                parse_ip(strip_brackets(p.value?))?;
+                parse_ip(p.value?)?;
                 once(&mut via.received, p)?;
             } else if n.eq_ignore_ascii_case(b"rport") {
                 if let Some(v) = p.value {
@@ -115,9 +115,7 @@ impl<'b> Via<'b> {
 
     /// `received` as an address.
     pub fn received_ip(&self) -> Option<IpAddr> {
-        self.received
-            .and_then(|p| p.value)
-            .and_then(|v| parse_ip(strip_brackets(v)))
+        self.received.and_then(|p| p.value).and_then(parse_ip)
     }
 
     /// `rport` with a value.
@@ -182,13 +180,6 @@ impl<'b> Via<'b> {
 
     pub fn is_udp(&self) -> bool {
         self.transport.eq_ignore_ascii_case(b"UDP")
-    }
-}
-
-fn strip_brackets(v: &[u8]) -> &[u8] {
-    match v {
-        [b'[', inner @ .., b']'] => inner,
-        _ => v,
     }
 }
 

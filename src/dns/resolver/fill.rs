@@ -21,13 +21,13 @@ const MAX_NAPTR_SEEN: usize = 16;
 const MAX_CNAME_CHAIN: usize = 8;
 
 /// The cache and the counter its inserts bump.
-pub(crate) struct Sink<'c> {
+pub(crate) struct CacheFill<'c> {
     pub cache: &'c mut Cache,
     pub now: Instant,
     pub evictions: &'c mut u64,
 }
 
-impl Sink<'_> {
+impl CacheFill<'_> {
     /// The answer to the question: someone waits for it, so it may use
     /// the scratch slot.
     fn put(&mut self, name: &Name, qtype: QType, ttl: u32, value: Value) {
@@ -48,7 +48,7 @@ impl Sink<'_> {
 }
 
 /// Caches `resp`, the checked answer to its own question.
-pub(crate) fn store(sink: &mut Sink<'_>, resp: &Response<'_>) {
+pub(crate) fn store(fill: &mut CacheFill<'_>, resp: &Response<'_>) {
     let qname = *resp.qname();
     let qtype = resp.qtype();
     let chain = chain_ttl(resp);
@@ -69,7 +69,7 @@ pub(crate) fn store(sink: &mut Sink<'_>, resp: &Response<'_>) {
     let ttl = ttl.map(|t| t.min(chain));
     match (is_empty(&value), ttl) {
         (false, Some(ttl)) => {
-            sink.put(&qname, qtype, ttl, value.clone());
+            fill.put(&qname, qtype, ttl, value.clone());
         }
         (_, seen) => {
             // NXDOMAIN, NODATA, or (truncated, or no usable NAPTR) nothing
@@ -77,7 +77,7 @@ pub(crate) fn store(sink: &mut Sink<'_>, resp: &Response<'_>) {
             // SOA the shortest TTL still stops a query per request.
             let kind = resp.negative().unwrap_or(Negative::NoData);
             let ttl = resp.negative_ttl().or(seen).unwrap_or(MIN_TTL);
-            sink.put(&qname, qtype, ttl, Value::Negative(kind));
+            fill.put(&qname, qtype, ttl, Value::Negative(kind));
             return;
         }
     }
@@ -86,12 +86,12 @@ pub(crate) fn store(sink: &mut Sink<'_>, resp: &Response<'_>) {
             for name in names {
                 let (recs, ttl) = srvs(owned_by(resp.additional(), name));
                 if let (false, Some(ttl)) = (recs.is_empty(), ttl) {
-                    glue_addresses(sink, resp, &recs);
-                    sink.put_glue(name, QType::Srv, ttl, Value::Srv(recs));
+                    glue_addresses(fill, resp, &recs);
+                    fill.put_glue(name, QType::Srv, ttl, Value::Srv(recs));
                 }
             }
         }
-        Value::Srv(recs) => glue_addresses(sink, resp, recs),
+        Value::Srv(recs) => glue_addresses(fill, resp, recs),
         _ => {}
     }
 }
@@ -106,7 +106,7 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// The additional section's A and AAAA records for each SRV target.
-fn glue_addresses(sink: &mut Sink<'_>, resp: &Response<'_>, recs: &[SrvRec]) {
+fn glue_addresses(fill: &mut CacheFill<'_>, resp: &Response<'_>, recs: &[SrvRec]) {
     for (i, rec) in recs.iter().enumerate() {
         let target = &rec.target;
         // Two records may share a target; one pass per name is enough.
@@ -117,7 +117,7 @@ fn glue_addresses(sink: &mut Sink<'_>, resp: &Response<'_>, recs: &[SrvRec]) {
             let of_type =
                 owned_by(resp.additional(), target).filter(move |r| r.data.rtype() == qtype.code());
             if let (ips, Some(ttl)) = addresses(of_type) {
-                sink.put_glue(target, qtype, ttl, Value::Addrs(ips));
+                fill.put_glue(target, qtype, ttl, Value::Addrs(ips));
             }
         }
     }

@@ -321,7 +321,7 @@ impl Net {
         }
     }
 
-    fn resolve(&mut self, host: &str, port: Option<u16>, hash: u32) -> Lookup {
+    fn resolve(&mut self, host: &str, port: Option<u16>, hash: u32) -> Resolution {
         self.r
             .resolve(self.now, host.as_bytes(), port, hash, true, false)
     }
@@ -365,7 +365,7 @@ impl Net {
         }
     }
 
-    fn done(&mut self) -> Vec<(Ticket, Lookup)> {
+    fn done(&mut self) -> Vec<(Ticket, Resolution)> {
         std::iter::from_fn(|| self.r.poll_done()).collect()
     }
 
@@ -387,9 +387,15 @@ impl Net {
     }
 
     /// Resolves with `zone` answering; the single final result.
-    fn resolve_served(&mut self, host: &str, port: Option<u16>, hash: u32, zone: &Zone) -> Lookup {
+    fn resolve_served(
+        &mut self,
+        host: &str,
+        port: Option<u16>,
+        hash: u32,
+        zone: &Zone,
+    ) -> Resolution {
         match self.resolve(host, port, hash) {
-            Lookup::Pending(t) => {
+            Resolution::Pending(t) => {
                 self.serve(zone);
                 let done = self.done();
                 assert_eq!(done.len(), 1, "{done:?}");
@@ -405,9 +411,9 @@ fn asked(list: &[(&str, u16)]) -> Vec<(String, u16)> {
     list.iter().map(|(n, t)| (n.to_string(), *t)).collect()
 }
 
-fn pending(l: Lookup) -> Ticket {
+fn pending(l: Resolution) -> Ticket {
     match l {
-        Lookup::Pending(t) => t,
+        Resolution::Pending(t) => t,
         other => panic!("expected Pending, got {other:?}"),
     }
 }
@@ -451,14 +457,14 @@ fn naptr_srv_a_chain() {
             ("pbx.provider.test", A),
         ])
     );
-    assert_eq!(net.done(), [(t, Lookup::Ready(sa("192.0.2.20:5070")))]);
+    assert_eq!(net.done(), [(t, Resolution::Ready(sa("192.0.2.20:5070")))]);
     assert_eq!(net.done(), []);
     let s = net.r.stats().clone();
     assert_eq!((s.queries_sent, s.answers, s.cache_misses), (3, 3, 1));
     // Now all cached: ready at once, nothing sent.
     assert_eq!(
         net.resolve("example.test", None, 99),
-        Lookup::Ready(sa("192.0.2.20:5070"))
+        Resolution::Ready(sa("192.0.2.20:5070"))
     );
     assert!(net.sent().is_empty());
     assert_eq!(net.r.stats().cache_hits, 1);
@@ -472,7 +478,7 @@ fn additional_section_fills_the_cache() {
     pending(net.resolve("example.test", None, 7));
     // SRV and A came with the NAPTR answer.
     assert_eq!(net.serve(&zone), asked(&[("example.test", NAPTR)]));
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.20:5070")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.20:5070")));
     // Glue for names the answer does not point at is not taken.
     pending(net.resolve("c.test", Some(5060), 0));
     let s = net.sent().remove(0);
@@ -481,7 +487,7 @@ fn additional_section_fills_the_cache() {
         a("pbx.b.test", 300, "203.0.113.66"),
     ];
     net.answer(&s, &packet(&s.q, &s.pkt, 0, &evil[..1], None, &evil[1..]));
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.31:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.31:5060")));
     pending(net.resolve("pbx.b.test", Some(5060), 0));
 }
 
@@ -491,7 +497,7 @@ fn explicit_port_queries_a_only() {
     let zone = sip_zone();
     pending(net.resolve("pbx.provider.test", Some(5080), 0));
     assert_eq!(net.serve(&zone), asked(&[("pbx.provider.test", A)]));
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.20:5080")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.20:5080")));
 }
 
 #[test]
@@ -512,7 +518,7 @@ fn no_usable_naptr_uses_sip_udp_srv() {
             ("sip.example.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.40:5062")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.40:5062")));
     // No NAPTR at all (NODATA): the same path.
     let zone = Zone::new(vec![
         a("other.test", 300, "192.0.2.41"),
@@ -524,7 +530,7 @@ fn no_usable_naptr_uses_sip_udp_srv() {
         net.serve(&zone),
         asked(&[("other.test", NAPTR), ("_sip._udp.other.test", SRV)])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.40:5062")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.40:5062")));
 }
 
 #[test]
@@ -540,7 +546,7 @@ fn no_srv_falls_back_to_a_on_5060() {
             ("plain.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.50:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.50:5060")));
     // NAPTRs whose SRVs all come up empty fall back the same way.
     let zone = Zone::new(vec![
         naptr("n.test", 10, "SIP+D2U", "_sip._udp.gone.test"),
@@ -555,7 +561,7 @@ fn no_srv_falls_back_to_a_on_5060() {
             ("n.test", A)
         ])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.51:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.51:5060")));
 }
 
 #[test]
@@ -566,7 +572,7 @@ fn cname_chain_followed_with_its_shortest_ttl() {
     ]);
     let mut net = Net::new();
     let got = net.resolve_served("www.example.test", Some(5060), 0, &zone);
-    assert_eq!(got, Lookup::Ready(sa("192.0.2.80:5060")));
+    assert_eq!(got, Resolution::Ready(sa("192.0.2.80:5060")));
     net.now = net.later(29_999);
     assert_eq!(net.resolve("www.example.test", Some(5060), 0), got);
     net.now = net.later(1);
@@ -599,7 +605,7 @@ fn srv_priority_and_weight_deterministic_per_hash() {
     for (i, net) in nets.iter_mut().enumerate() {
         let zone = weighted_zone(i == 1);
         let first = net.resolve_served("w.test", None, 0, &zone);
-        assert_eq!(first, Lookup::Ready(sa("192.0.2.11:5060")));
+        assert_eq!(first, Resolution::Ready(sa("192.0.2.11:5060")));
     }
     let recs = [
         SrvChoice {
@@ -629,7 +635,7 @@ fn srv_priority_and_weight_deterministic_per_hash() {
             sa("192.0.2.12:5070")
         };
         let got = nets[0].resolve("w.test", None, hash);
-        assert_eq!(got, Lookup::Ready(want), "hash {hash}");
+        assert_eq!(got, Resolution::Ready(want), "hash {hash}");
         // The server's record order does not matter, nor does asking again.
         assert_eq!(nets[1].resolve("w.test", None, hash), got);
         assert_eq!(nets[0].resolve("w.test", None, hash), got);
@@ -665,12 +671,12 @@ fn srv_failover_to_next_target_then_priority() {
             ("backup.f.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.13:5080")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.13:5080")));
     // Every hash now lands on the backup, from the cache.
     for hash in 0..20 {
         assert_eq!(
             net.resolve("f.test", None, hash),
-            Lookup::Ready(sa("192.0.2.13:5080"))
+            Resolution::Ready(sa("192.0.2.13:5080"))
         );
     }
     // SRV records exist but none reachable: no fallback to the A record.
@@ -680,7 +686,7 @@ fn srv_failover_to_next_target_then_priority() {
     ]);
     assert_eq!(
         net.resolve_served("g.test", None, 0, &zone),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     // "." means the service is decidedly not offered.
     let zone = Zone::new(vec![
@@ -689,7 +695,7 @@ fn srv_failover_to_next_target_then_priority() {
     ]);
     assert_eq!(
         net.resolve_served("h.test", None, 0, &zone),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
 }
 
@@ -732,27 +738,33 @@ fn aaaa_only_without_v4_legs() {
     let now = net.now;
     pending(net.r.resolve(now, b"d.test", Some(5060), 0, false, true));
     assert_eq!(net.serve(&zone), asked(&[("d.test", AAAA)]));
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("[2001:db8::60]:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("[2001:db8::60]:5060"))
+    );
     // Both families: A first, and AAAA not asked when A answers.
     pending(net.r.resolve(now, b"d.test", Some(5060), 0, true, true));
     assert_eq!(net.serve(&zone), asked(&[("d.test", A)]));
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.60:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.60:5060")));
     // Both families, no A (NODATA): AAAA next.
     pending(net.r.resolve(now, b"six.test", Some(5060), 0, true, true));
     assert_eq!(
         net.serve(&zone),
         asked(&[("six.test", A), ("six.test", AAAA)])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("[2001:db8::61]:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("[2001:db8::61]:5060"))
+    );
     // v4 only, name with only AAAA: no usable record.
     assert_eq!(
         net.r.resolve(now, b"six.test", Some(5060), 0, true, false),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     // No legs at all.
     assert_eq!(
         net.r.resolve(now, b"d.test", Some(5060), 0, false, false),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
 }
 
@@ -763,7 +775,7 @@ fn cache_hit_then_ttl_expiry() {
     let zone = Zone::new(vec![a("t.test", 30, "192.0.2.70")]);
     let mut net = Net::new();
     let got = net.resolve_served("t.test", Some(5060), 0, &zone);
-    assert_eq!(got, Lookup::Ready(sa("192.0.2.70:5060")));
+    assert_eq!(got, Resolution::Ready(sa("192.0.2.70:5060")));
     let start = net.now;
     net.now = net.later(29_999);
     assert_eq!(net.resolve("T.Test", Some(5060), 0), got);
@@ -778,7 +790,7 @@ fn cache_hit_then_ttl_expiry() {
     net.now = net.later(4_999);
     assert!(matches!(
         net.resolve("z.test", Some(5060), 0),
-        Lookup::Ready(_)
+        Resolution::Ready(_)
     ));
     net.now = net.later(1);
     pending(net.resolve("z.test", Some(5060), 0));
@@ -791,21 +803,21 @@ fn negative_answers_cached_for_the_soa_minimum() {
     let mut net = Net::new();
     assert_eq!(
         net.resolve_served("nope.test", Some(5060), 0, &zone),
-        Lookup::Failed(Failure::NxDomain)
+        Resolution::Failed(Failure::NxDomain)
     );
     assert_eq!(
         net.resolve_served("v6only.test", Some(5060), 0, &zone),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     let start = net.now;
     net.now = net.later(59_999);
     assert_eq!(
         net.resolve("nope.test", Some(5060), 0),
-        Lookup::Failed(Failure::NxDomain)
+        Resolution::Failed(Failure::NxDomain)
     );
     assert_eq!(
         net.resolve("v6only.test", Some(5060), 0),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     assert!(net.sent().is_empty());
     net.now = Instant(start.0 + 60_000);
@@ -818,7 +830,7 @@ fn negative_answers_cached_for_the_soa_minimum() {
     net.now = net.later(86_400_000 - 1);
     assert_eq!(
         net.resolve("nope.test", Some(5060), 0),
-        Lookup::Failed(Failure::NxDomain)
+        Resolution::Failed(Failure::NxDomain)
     );
     net.now = net.later(1);
     pending(net.resolve("nope.test", Some(5060), 0));
@@ -838,15 +850,15 @@ fn nxdomain_through_the_whole_chain() {
             ("nope.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Lookup::Failed(Failure::NxDomain));
+    assert_eq!(net.done()[0].1, Resolution::Failed(Failure::NxDomain));
     assert_eq!(
         net.resolve("nope.test", None, 0),
-        Lookup::Failed(Failure::NxDomain)
+        Resolution::Failed(Failure::NxDomain)
     );
     // Not a domain name at all.
     assert_eq!(
         net.resolve("a..b", None, 0),
-        Lookup::Failed(Failure::NxDomain)
+        Resolution::Failed(Failure::NxDomain)
     );
 }
 
@@ -867,7 +879,7 @@ fn full_cache_evicts_soonest_expiry() {
     // b (50 s) went; the others are still cached.
     for h in ["a.test", "c.test", "d.test", "e.test"] {
         assert!(
-            matches!(net.resolve(h, Some(1), 0), Lookup::Ready(_)),
+            matches!(net.resolve(h, Some(1), 0), Resolution::Ready(_)),
             "{h}"
         );
     }
@@ -895,8 +907,8 @@ fn answers_usable_when_every_cache_slot_is_pinned() {
     assert_eq!(
         done,
         [
-            (tp, Lookup::Ready(sa("192.0.2.91:5060"))),
-            (tq, Lookup::Ready(sa("192.0.2.92:5060"))),
+            (tp, Resolution::Ready(sa("192.0.2.91:5060"))),
+            (tq, Resolution::Ready(sa("192.0.2.92:5060"))),
         ]
     );
 }
@@ -947,7 +959,7 @@ fn pins_keep_a_chain_from_thrashing() {
     // the chain's NAPTR.
     net.answer(&srv_query, &zone.reply(&srv_query.pkt));
     assert_eq!(net.serve(&zone), asked(&[("sip.r.test", A)]));
-    assert_eq!(net.done(), [(t, Lookup::Ready(sa("192.0.2.93:5060")))]);
+    assert_eq!(net.done(), [(t, Resolution::Ready(sa("192.0.2.93:5060")))]);
 }
 
 // ---- /etc/hosts, literals, capacity ----
@@ -965,11 +977,11 @@ fn hosts_file_answers_first() {
     let mut net = Net::with(c);
     assert_eq!(
         net.resolve("PBX.Example.Test.", None, 0),
-        Lookup::Ready(sa("192.0.2.10:5060"))
+        Resolution::Ready(sa("192.0.2.10:5060"))
     );
     assert_eq!(
         net.resolve("pbx.example.test", Some(5080), 0),
-        Lookup::Ready(sa("192.0.2.10:5080"))
+        Resolution::Ready(sa("192.0.2.10:5080"))
     );
     assert!(net.sent().is_empty());
     // A v6 hosts entry is no use without v6 legs: DNS is asked.
@@ -979,7 +991,7 @@ fn hosts_file_answers_first() {
     assert_eq!(
         net.r
             .resolve(now, b"six.example.test", None, 0, false, true),
-        Lookup::Ready(sa("[2001:db8::10]:5060"))
+        Resolution::Ready(sa("[2001:db8::10]:5060"))
     );
     // An SRV target found in /etc/hosts needs no address query.
     let zone = Zone::new(vec![
@@ -991,7 +1003,7 @@ fn hosts_file_answers_first() {
         net.serve(&zone),
         asked(&[("corp.test", NAPTR), ("_sip._udp.corp.test", SRV)])
     );
-    assert_eq!(net.done(), [(t, Lookup::Ready(sa("192.0.2.10:5066")))]);
+    assert_eq!(net.done(), [(t, Resolution::Ready(sa("192.0.2.10:5066")))]);
 }
 
 #[test]
@@ -999,11 +1011,11 @@ fn ip_literals_answered_as_they_are() {
     let mut net = Net::new();
     assert_eq!(
         net.resolve("192.0.2.1", None, 0),
-        Lookup::Ready(sa("192.0.2.1:5060"))
+        Resolution::Ready(sa("192.0.2.1:5060"))
     );
     assert_eq!(
         net.resolve("[2001:db8::1]", Some(5070), 0),
-        Lookup::Ready(sa("[2001:db8::1]:5070"))
+        Resolution::Ready(sa("[2001:db8::1]:5070"))
     );
     assert!(net.sent().is_empty());
 }
@@ -1017,7 +1029,7 @@ fn pending_table_full() {
     assert!(t1.index() < 2 && t2.index() < 2 && t1.index() != t2.index());
     assert_eq!(
         net.resolve("three.test", Some(1), 0),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     assert_eq!(net.r.stats().table_full, 1);
     // Cache hits need no slot.
@@ -1025,7 +1037,7 @@ fn pending_table_full() {
     // Finished but not collected: the slots are still taken.
     assert_eq!(
         net.resolve("three.test", Some(1), 0),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     assert_eq!(net.done().len(), 2);
     let t3 = pending(net.resolve("three.test", Some(1), 0));
@@ -1057,13 +1069,13 @@ fn identical_questions_share_one_query() {
     );
     let mut done = net.done();
     done.sort_by_key(|d| d.0.index());
-    let want = Lookup::Ready(sa("192.0.2.20:5070"));
+    let want = Resolution::Ready(sa("192.0.2.20:5070"));
     assert_eq!(
         done,
         [
             (t1, want),
             (t2, want),
-            (t3, Lookup::Ready(sa("192.0.2.20:5060")))
+            (t3, Resolution::Ready(sa("192.0.2.20:5060")))
         ]
     );
     assert_eq!(net.r.stats().queries_sent, 3);
@@ -1088,8 +1100,8 @@ fn waiters_of_one_answer_go_separate_ways() {
     assert_eq!(
         done,
         [
-            (dual, Lookup::Ready(sa("[2001:db8::7]:5060"))),
-            (v4, Lookup::Failed(Failure::Unavailable)),
+            (dual, Resolution::Ready(sa("[2001:db8::7]:5060"))),
+            (v4, Resolution::Failed(Failure::Unavailable)),
         ]
     );
 }
@@ -1156,7 +1168,7 @@ fn spoofed_or_misdirected_answers_ignored() {
     assert_eq!(net.r.stats().ignored, 8);
     assert_eq!(net.done(), []);
     net.r.handle_answer(now, s.sock, server(), &good);
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.5:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.5:5060")));
     // The same answer again is late: ignored.
     net.r.handle_answer(now, s.sock, server(), &good);
     assert_eq!(net.r.stats().ignored, 9);
@@ -1178,7 +1190,7 @@ fn mutated_answers_never_panic() {
         net.now = net.later(400_000);
         net.run_until(net.now);
         net.done();
-        if let Lookup::Pending(_) = net.resolve(host, None, round) {
+        if let Resolution::Pending(_) = net.resolve(host, None, round) {
             for s in net.sent() {
                 let mut pkt = zone.reply(&s.pkt);
                 for _ in 0..1 + rng.next() % 4 {
@@ -1202,7 +1214,7 @@ fn mutated_answers_never_panic() {
     ]);
     assert_eq!(
         net.resolve_served("fresh.test", None, 0, &zone),
-        Lookup::Ready(sa("192.0.2.99:5060"))
+        Resolution::Ready(sa("192.0.2.99:5060"))
     );
 }
 
@@ -1241,7 +1253,7 @@ fn truncated_answer_uses_what_is_there() {
             ("sip.tc.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.9:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.9:5060")));
 }
 
 #[test]
@@ -1251,7 +1263,7 @@ fn server_errors_are_unavailable() {
     let mut net = Net::new();
     assert_eq!(
         net.resolve_served("example.test", None, 0, &zone),
-        Lookup::Failed(Failure::Unavailable)
+        Resolution::Failed(Failure::Unavailable)
     );
     assert_eq!(net.r.stats().server_errors, 1);
     // Not cached: the next request asks again.
@@ -1264,7 +1276,7 @@ fn too_small_a_buffer_fails_the_lookup() {
     let t = pending(net.resolve("example.test", None, 0));
     let mut tiny = [0u8; 16];
     assert_eq!(net.r.poll_query(&mut tiny), None);
-    assert_eq!(net.done(), [(t, Lookup::Failed(Failure::Unavailable))]);
+    assert_eq!(net.done(), [(t, Resolution::Failed(Failure::Unavailable))]);
     assert_eq!(net.r.poll_timeout(), None);
 }
 
@@ -1286,7 +1298,7 @@ fn silent_server_one_retransmission_then_unavailable() {
     assert!(net.run_until(Instant(t0.0 + 3_999)).is_empty());
     assert_eq!(net.done(), []);
     assert!(net.run_until(Instant(t0.0 + 4_000)).is_empty());
-    assert_eq!(net.done(), [(t, Lookup::Failed(Failure::Unavailable))]);
+    assert_eq!(net.done(), [(t, Resolution::Failed(Failure::Unavailable))]);
     assert!(net.run_until(Instant(t0.0 + 60_000)).is_empty());
     assert_eq!(net.r.poll_timeout(), None);
     let s = net.r.stats();
@@ -1324,7 +1336,7 @@ fn slow_server_hits_the_ten_second_limit() {
     record(&net.run_until(Instant(t0.0 + 9_999)));
     assert_eq!(net.done(), []);
     record(&net.run_until(Instant(t0.0 + 10_000)));
-    assert_eq!(net.done(), [(t, Lookup::Failed(Failure::Unavailable))]);
+    assert_eq!(net.done(), [(t, Resolution::Failed(Failure::Unavailable))]);
     assert_eq!(
         log,
         [
@@ -1353,7 +1365,7 @@ fn late_answer_to_the_first_transmission_accepted() {
     let retry = net.run_until(net.later(2_500));
     assert_eq!(retry.len(), 1);
     net.answer(&first, &zone.reply(&first.pkt));
-    assert_eq!(net.done()[0].1, Lookup::Ready(sa("192.0.2.8:5060")));
+    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.8:5060")));
     // The retry's answer, coming after, is ignored.
     net.answer(&retry[0], &zone.reply(&retry[0].pkt));
     assert_eq!(net.r.stats().ignored, 1);
@@ -1369,6 +1381,6 @@ fn shared_query_timeout_fails_every_waiter() {
     assert_eq!(retry.len(), 1);
     let mut done = net.done();
     done.sort_by_key(|d| d.0.index());
-    let f = Lookup::Failed(Failure::Unavailable);
+    let f = Resolution::Failed(Failure::Unavailable);
     assert_eq!(done, [(t1, f), (t2, f)]);
 }

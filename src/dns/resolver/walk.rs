@@ -48,7 +48,7 @@ enum SrvOutcome {
 
 /// The inputs of a resolution, copied so a walk borrows nothing mutable.
 #[derive(Clone, Copy)]
-pub(crate) struct Params {
+pub(crate) struct Inputs {
     pub host: Name,
     pub port: Option<u16>,
     pub hash: u32,
@@ -72,7 +72,7 @@ impl<'a> Walker<'a> {
         cache: &'a Cache,
         hosts: &'a [(Name, IpAddr)],
         now: Instant,
-        p: &Params,
+        p: &Inputs,
     ) -> Walker<'a> {
         Walker {
             cache,

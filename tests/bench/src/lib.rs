@@ -108,7 +108,7 @@ pub fn check_fixtures() {
     );
     assert_eq!(m.content_length(), Some(m.body().len() as u32));
     assert_eq!(m.body().len(), 296);
-    let sdp = edgesip::sip::sdp::Sdp::parse(m.body()).expect("SDP parses");
+    let sdp = edgesip::sdp::Sdp::parse(m.body()).expect("SDP parses");
     assert_eq!(sdp.media_count(), 1);
     let mut out = vec![0u8; edgesip::sip::MAX_DATAGRAM];
     let n = rewrite_request(&m, &mut out).expect("INVITE rewrite");

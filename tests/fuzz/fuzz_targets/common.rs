@@ -1,6 +1,6 @@
 //! Checks shared by the fuzz targets.
 
-use edgesip::sip::sdp::{find_sdp, Line, Sdp, Span};
+use edgesip::sdp::{find_sdp, Line, Sdp, Span};
 
 /// Walks an SDP the way the NAT helper would and checks that every span the
 /// view hands out lies inside the parsed slice.

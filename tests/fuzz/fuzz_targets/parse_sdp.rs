@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         None => common::exercise_sdp(None, data),
     }
     // The body alone, as if Content-Type were application/sdp.
-    if let Ok(sdp) = edgesip::sip::sdp::Sdp::parse(data) {
+    if let Ok(sdp) = edgesip::sdp::Sdp::parse(data) {
         let _ = sdp.lines().count();
         let _ = sdp.media().count();
     }

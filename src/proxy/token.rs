@@ -19,8 +19,7 @@ use rc4::{KeyInit, Rc4, StreamCipher};
 
 use crate::hmac::HmacKey;
 
-/// Longest contact (URI without `sip:`) a token may carry.
-pub const MAX_CONTACT: usize = 512;
+use crate::limits::MAX_TOKEN_CONTACT;
 /// Bytes of synthetic IV in front of the ciphertext.
 pub const SEED_LEN: usize = 4;
 /// Bytes of MAC behind the ciphertext.
@@ -35,13 +34,13 @@ pub const NAT_V4_LEN: usize = 4 + 2;
 /// NAT source bytes for an IPv6 source: address and port.
 pub const NAT_V6_LEN: usize = 16 + 2;
 /// Largest plaintext: header, IPv6 NAT source and the longest contact.
-pub const MAX_PLAIN: usize = HEADER_LEN + NAT_V6_LEN + MAX_CONTACT;
+pub const MAX_PLAIN: usize = HEADER_LEN + NAT_V6_LEN + MAX_TOKEN_CONTACT;
 /// Largest sealed (binary) token.
 pub const MAX_SEALED: usize = MAX_PLAIN + SEAL_OVERHEAD;
 /// Shortest token text we produce (empty contact, no NAT source).
 pub const MIN_TOKEN_LEN: usize = token_len(0, 0);
 /// Longest token text we produce.
-pub const MAX_TOKEN_LEN: usize = token_len(MAX_CONTACT, NAT_V6_LEN);
+pub const MAX_TOKEN_LEN: usize = token_len(MAX_TOKEN_CONTACT, NAT_V6_LEN);
 
 const KIND_NONE: u8 = 0;
 const KIND_V4: u8 = 4;
@@ -73,7 +72,7 @@ pub const fn nat_len(nat: Option<SocketAddr>) -> usize {
 /// Why a token could not be made or read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenError {
-    /// The contact is longer than [`MAX_CONTACT`].
+    /// The contact is longer than [`MAX_TOKEN_CONTACT`].
     TooLong,
     /// The output buffer is too small.
     NoRoom,
@@ -378,7 +377,7 @@ pub fn encode(
     contact: &[u8],
     out: &mut [u8],
 ) -> Result<usize, TokenError> {
-    if contact.len() > MAX_CONTACT {
+    if contact.len() > MAX_TOKEN_CONTACT {
         return Err(TokenError::TooLong);
     }
     let want = token_len(contact.len(), nat_len(nat));
@@ -549,7 +548,7 @@ mod test {
     fn round_trips() {
         let v4: SocketAddr = "192.0.2.7:40000".parse().unwrap();
         let v6: SocketAddr = "[2001:db8::1]:5062".parse().unwrap();
-        let long = [b'x'; MAX_CONTACT];
+        let long = [b'x'; MAX_TOKEN_CONTACT];
         for nat in [None, Some(v4), Some(v6)] {
             for contact in [ALICE, b"bob@[2001:db8::9]:5060;transport=udp", b"", &long] {
                 let tok = enc(nat, contact);
@@ -624,7 +623,7 @@ mod test {
 
     #[test]
     fn length_formula() {
-        for len in 0..=MAX_CONTACT {
+        for len in 0..=MAX_TOKEN_CONTACT {
             for (nat, budget) in [(0, 0), (NAT_V4_LEN, 7), (NAT_V6_LEN, 19)] {
                 let bound = 1 + ((12 + len + budget) * 8).div_ceil(5);
                 assert!(token_len(len, nat) <= bound, "len {len} nat {nat}");
@@ -633,8 +632,8 @@ mod test {
         // Every length we produce is what token_len says and looks like a token.
         let v4: SocketAddr = "10.1.2.3:4".parse().unwrap();
         let v6: SocketAddr = "[::1]:1".parse().unwrap();
-        let contact = [b'c'; MAX_CONTACT];
-        for len in 0..=MAX_CONTACT {
+        let contact = [b'c'; MAX_TOKEN_CONTACT];
+        for len in 0..=MAX_TOKEN_CONTACT {
             for nat in [None, Some(v4), Some(v6)] {
                 let tok = enc(nat, &contact[..len]);
                 assert_eq!(tok.len(), token_len(len, nat_len(nat)));
@@ -647,7 +646,7 @@ mod test {
     fn encode_errors() {
         let c = cipher();
         let mut out = [0u8; MAX_TOKEN_LEN];
-        let long = [b'x'; MAX_CONTACT + 1];
+        let long = [b'x'; MAX_TOKEN_CONTACT + 1];
         assert_eq!(
             encode(&c, LEGS, 0, 0, None, &long, &mut out),
             Err(TokenError::TooLong)

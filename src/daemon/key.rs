@@ -1,4 +1,6 @@
-//! The secret behind tokens and tags, from a key file or made per process.
+//! The secret behind tokens, branches and tags, from a key file or made per
+//! process, and the random seed for DNS query IDs. Shell code: it reads
+//! files and /dev/urandom.
 //!
 //! A key file lets tokens survive restarts. It is created on first use with
 //! mode 0600 and refused if others could read or change it, since anyone with
@@ -113,6 +115,13 @@ pub fn random_secret() -> io::Result<Secret> {
     let mut s = [0u8; SECRET_LEN];
     File::open(RANDOM_SOURCE)?.read_exact(&mut s)?;
     Ok(Secret(s))
+}
+
+/// A random 64-bit seed from the kernel, for DNS query IDs and ports.
+pub fn random_seed() -> io::Result<u64> {
+    let mut s = [0u8; 8];
+    File::open(RANDOM_SOURCE)?.read_exact(&mut s)?;
+    Ok(u64::from_ne_bytes(s))
 }
 
 /// Loads the key file at `path`, creating it (0600, 32 random bytes) if it

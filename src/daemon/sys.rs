@@ -1,0 +1,250 @@
+//! The system calls of the shell, and every `unsafe` block they need:
+//! sockets with the options libc alone can set (IP_FREEBIND, DSCP,
+//! IPV6_V6ONLY, SO_RCVBUF), the signalfd for SIGINT and SIGTERM, and the
+//! open-file limit.
+
+use std::io::{self, ErrorKind};
+use std::mem::size_of;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use log::{debug, warn};
+use mio::net::UdpSocket;
+
+use crate::relay::RelayConfig;
+
+/// Makes sure the worst case of relay sockets fits RLIMIT_NOFILE: raises
+/// the soft limit when the hard one allows, else refuses to start.
+/// `spare` counts the descriptors beyond the relay's. Returns the new
+/// limit when it was raised.
+pub fn ensure_fd_limit(nat: &RelayConfig, spare: u64) -> Result<Option<u64>, String> {
+    let need = nat.max_sockets() as u64 + spare;
+    // rlim_t is 32 bits on some routers' ABIs.
+    let need_r = libc::rlim_t::try_from(need).unwrap_or(libc::rlim_t::MAX);
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit for the call to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Ok(None);
+    }
+    if lim.rlim_cur >= need_r {
+        return Ok(None);
+    }
+    if lim.rlim_max < need_r {
+        return Err(format!(
+            "--max-calls {} needs {need} file descriptors, but the limit is {} \
+             (raise ulimit -n, or lower --max-calls)",
+            nat.max_calls, lim.rlim_max
+        ));
+    }
+    lim.rlim_cur = need_r;
+    // SAFETY: `lim` is a valid rlimit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(format!(
+            "cannot raise the file descriptor limit to {need}: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    Ok(Some(need))
+}
+
+/// A non-blocking UDP socket bound to `addr`, marked with `dscp`; on error,
+/// the step that failed.
+pub fn udp_socket(
+    addr: SocketAddr,
+    freebind: bool,
+    dscp: libc::c_int,
+    rcvbuf: libc::c_int,
+) -> Result<UdpSocket, (&'static str, io::Error)> {
+    let fail = |step, err| (step, err);
+    let v6 = addr.is_ipv6();
+    let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+    let ty = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    // SAFETY: a plain syscall with no pointers.
+    let raw = unsafe { libc::socket(domain, ty, 0) };
+    if raw < 0 {
+        return Err(fail("create a socket", io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns; OwnedFd
+    // closes it on every error path below.
+    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = owned.as_raw_fd();
+
+    if v6 {
+        // Keep IPv6 legs IPv6-only, so an IPv4 leg on the same port can bind.
+        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+            .map_err(|e| fail("set IPV6_V6ONLY", e))?;
+    }
+    if freebind {
+        let r = if v6 {
+            // Kernels before 4.15 lack IPV6_FREEBIND but honour IP_FREEBIND
+            // on IPv6 sockets too.
+            set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_FREEBIND, 1).or_else(|e| {
+                if e.raw_os_error() == Some(libc::ENOPROTOOPT) {
+                    set_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND, 1)
+                } else {
+                    Err(e)
+                }
+            })
+        } else {
+            set_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND, 1)
+        };
+        r.map_err(|e| fail("set IP_FREEBIND", e))?;
+    }
+    // Marking is a courtesy to the router's QoS; not worth refusing to start.
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TOS)
+    };
+    if let Err(e) = set_int(fd, level, name, dscp) {
+        warn!("{addr}: cannot set DSCP: {e}");
+    }
+    // 0 keeps the kernel's default: setting 0 would give its minimum
+    // (about two packets), and relay ports would drop bursts.
+    if rcvbuf > 0 {
+        if let Err(e) = set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, rcvbuf) {
+            debug!("{addr}: cannot set SO_RCVBUF: {e}");
+        }
+    }
+
+    let r = match addr {
+        SocketAddr::V4(a) => {
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: `sa` is a valid sockaddr_in and the length is its size.
+            unsafe {
+                libc::bind(
+                    fd,
+                    (&raw const sa).cast(),
+                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+        }
+        SocketAddr::V6(a) => {
+            let sa = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: `sa` is a valid sockaddr_in6 and the length is its size.
+            unsafe {
+                libc::bind(
+                    fd,
+                    (&raw const sa).cast(),
+                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if r != 0 {
+        return Err(fail("bind", io::Error::last_os_error()));
+    }
+    // Already non-blocking (SOCK_NONBLOCK), as mio requires.
+    Ok(UdpSocket::from_std(std::net::UdpSocket::from(owned)))
+}
+
+fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: `value` outlives the call and the length is its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// SIGINT and SIGTERM, blocked and read from a signalfd in the loop.
+pub struct Signals {
+    fd: OwnedFd,
+}
+
+impl AsRawFd for Signals {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Signals {
+    pub fn new() -> io::Result<Signals> {
+        // SAFETY: setting a disposition to SIG_IGN installs no handler code.
+        if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it fully.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset_t; SIGINT and SIGTERM are valid.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+        }
+        // One thread, so the process mask is the thread's mask.
+        // SAFETY: `set` is initialised; the old mask is not wanted.
+        if unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // A parent may have left them ignored (e.g. `&` in a script), and an
+        // ignored signal is discarded before a signalfd can see it. Now that
+        // they are blocked, the default action can never run.
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: SIG_DFL installs no handler code.
+            if unsafe { libc::signal(sig, libc::SIG_DFL) } == libc::SIG_ERR {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: `set` is initialised; -1 asks for a new descriptor.
+        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Signals { fd })
+    }
+
+    /// Drains the signalfd; the name of a stop signal if one came.
+    pub fn read_stop(&self) -> Option<&'static str> {
+        loop {
+            // SAFETY: signalfd_siginfo is plain data; all zeroes is valid.
+            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+            let len = size_of::<libc::signalfd_siginfo>();
+            // SAFETY: `info` is writable for `len` bytes.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), (&raw mut info).cast(), len) };
+            if n < 0 {
+                if io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return None; // EAGAIN: drained
+            }
+            if n as usize != len {
+                return None;
+            }
+            match info.ssi_signo as libc::c_int {
+                libc::SIGINT => return Some("SIGINT"),
+                libc::SIGTERM => return Some("SIGTERM"),
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The answers edgesip writes itself: refusals with their status, the 420
+//! that lists what we do not support, and 400/505 for what does not parse
+//! (when the framing still holds what a response needs).
+
+use super::Proxy;
+use crate::output::{Outcome, Transmit, Why};
+use crate::sip::status::{self, Status};
+use crate::sip::{
+    stateless_to_tag, unsupported, write_response, Cursor, Error, HeaderName, Message, Reply,
+};
+use std::net::SocketAddr;
+
+/// Why a request is not forwarded.
+pub(super) enum Refuse {
+    /// Answer with this status (never to an ACK).
+    Reply(Status, Why),
+    /// 420 with an Unsupported header listing the Proxy-Require options.
+    BadExtension,
+    /// Nothing to send.
+    Drop(Why),
+}
+
+impl Proxy {
+    /// A response of ours to `m`, to its source through its leg.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn reply(
+        &self,
+        leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        st: Status,
+        why: Why,
+        extra: &[&[u8]],
+        out: &mut [u8],
+    ) -> Outcome {
+        self.reply_with(leg, src, m, st.code, st.reason.as_bytes(), why, extra, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reply_with(
+        &self,
+        leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        code: u16,
+        reason: &[u8],
+        why: Why,
+        extra: &[&[u8]],
+        out: &mut [u8],
+    ) -> Outcome {
+        let tag = stateless_to_tag(&self.tag_key, m);
+        let r = Reply {
+            code,
+            reason,
+            to_tag: Some(&tag),
+            source: Some(src),
+            extra,
+        };
+        match write_response(m, &r, out) {
+            Ok(len) => Outcome::Answered {
+                tx: Transmit::leg(leg, src, len),
+                code,
+                why,
+            },
+            Err(e) => Outcome::Dropped(Why::Unforwardable(e)),
+        }
+    }
+
+    /// 420 listing every Proxy-Require option (we support none, RFC 3261
+    /// §16.3 step 5).
+    pub(super) fn bad_extension(
+        &self,
+        leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        out: &mut [u8],
+    ) -> Outcome {
+        let mut line = [0u8; 512];
+        let mut c = Cursor::new(&mut line);
+        // Too many options for the line: as many as fit.
+        let _ = unsupported(&mut c, m, HeaderName::ProxyRequire);
+        let n = c.len();
+        self.reply(
+            leg,
+            src,
+            m,
+            status::BAD_EXTENSION,
+            Why::BadExtension,
+            &[&line[..n]],
+            out,
+        )
+    }
+
+    /// A datagram that does not parse: 505 for another SIP version, 400
+    /// with the reason when the framing holds what a response needs, else
+    /// nothing.
+    pub(super) fn malformed(
+        &self,
+        leg: usize,
+        src: SocketAddr,
+        data: &[u8],
+        err: Error,
+        out: &mut [u8],
+    ) -> Outcome {
+        let why = Why::Malformed(err);
+        let Ok(m) = Message::parse_unchecked(data) else {
+            return Outcome::Dropped(why);
+        };
+        let answerable = m.is_request()
+            && !m.is_method(b"ACK")
+            && [
+                HeaderName::Via,
+                HeaderName::From,
+                HeaderName::To,
+                HeaderName::CallId,
+                HeaderName::CSeq,
+            ]
+            .iter()
+            .all(|h| m.header(*h).is_some());
+        if !answerable {
+            return Outcome::Dropped(why);
+        }
+        if err == Error::Version {
+            return self.reply(leg, src, &m, status::VERSION_NOT_SUPPORTED, why, &[], out);
+        }
+        let mut reason = [0u8; 80];
+        let mut c = Cursor::new(&mut reason);
+        if c.put_fmt(format_args!("{} ({err})", status::BAD_REQUEST.reason))
+            .is_err()
+        {
+            return Outcome::Dropped(why);
+        }
+        let n = c.len();
+        self.reply_with(leg, src, &m, 400, &reason[..n], why, &[], out)
+    }
+}
