@@ -1,3 +1,7 @@
+//! `name-addr` and `addr-spec` (RFC 3261 §25.1): the URI with its display
+//! name and header parameters, as From, To, Contact, Route and
+//! Record-Route write it.
+
 use super::params::{Param, Params};
 use super::scan::{find_byte, is, is_lws, parse_u32, quoted_len, trim, trim_start, LWS, TOKEN};
 use super::uri::Uri;

@@ -1,3 +1,7 @@
+//! The output cursor: appends bytes, numbers, hex and addresses to a fixed
+//! buffer (or the rewriter's scratch) and reports [`Full`] instead of
+//! growing.
+
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 

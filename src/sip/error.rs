@@ -1,3 +1,6 @@
+//! What can be wrong with a datagram, or with a rewrite: one small `Copy`
+//! enum with a name per grammar element, so a refusal says why.
+
 use super::HeaderName;
 use core::fmt;
 

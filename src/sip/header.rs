@@ -1,3 +1,7 @@
+//! Header names (long and compact forms, one table load to recognise) and
+//! the comma-separated elements of a header value, split outside quotes and
+//! angle brackets.
+
 use super::scan::{eq_name, find_unquoted, trim};
 
 macro_rules! header_names {

@@ -1,3 +1,9 @@
+//! The message view: one datagram framed in place into its start line,
+//! header lines (folded lines joined, compact names known, at most
+//! [`MAX_HEADERS`]) and body, then validated strictly enough that the proxy
+//! never forwards what it misread. Every accessor returns slices of the
+//! datagram.
+
 use super::addr::NameAddr;
 use super::error::Error;
 use super::fixed::FixedVec;

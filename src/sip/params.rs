@@ -1,3 +1,6 @@
+//! `;name[=value]` parameter lists of URIs, Vias and name-addrs, walked in
+//! place, one parameter at a time.
+
 use super::scan::{quoted_len, span, LWS, PVALUE, TOKEN};
 
 /// One `;name[=value]` parameter. `raw` spans `name` through the end of

@@ -1,3 +1,8 @@
+//! The one-pass rewriter: edits (insert, remove, replace lines, elements,
+//! Via parameters, the body) are collected against the parsed message,
+//! then the output is written once, with every byte that was not edited
+//! copied as it was and Content-Length set to the body written.
+
 use super::cursor::{Cursor, Full, Scratch};
 use super::error::Error;
 use super::fixed::FixedVec;

@@ -1,3 +1,6 @@
+//! SIP URIs (RFC 3261 §19.1): scheme, user, host, port and parameters as
+//! slices of the message, IP literals parsed once, and `%HH` comparison.
+
 use super::params::{Param, Params};
 use super::scan::{find, find_any2, find_byte, is_uri_text, parse_u32, span, HOST, SCHEME};
 use std::net::{IpAddr, Ipv4Addr};

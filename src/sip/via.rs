@@ -1,3 +1,6 @@
+//! Via elements (RFC 3261 §20.42): sent-by, branch, and the RFC 3581
+//! `received`/`rport` a proxy reads and writes.
+
 use super::cursor::{Cursor, Full};
 use super::params::{Param, Params};
 use super::scan::{is_lws, parse_u32, span, LWS, TOKEN};
