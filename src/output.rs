@@ -134,6 +134,9 @@ pub enum Why {
     BadToken(Option<TokenError>),
     /// A user of our domains with no binding (404).
     NoBinding,
+    /// A token whose leg disagrees with the popped double Record-Route
+    /// (403).
+    TokenLegMismatch,
     /// A REGISTER for our domains, answered here.
     Registrar(crate::registrar::Note),
     /// The registrar's answer did not fit the output buffer.
@@ -213,6 +216,7 @@ impl fmt::Display for Why {
             Why::BadToken(None) => "token came in on the wrong leg",
             Why::BadToken(Some(e)) => return write!(f, "token in Request-URI refused: {e}"),
             Why::NoBinding => "no binding for this user",
+            Why::TokenLegMismatch => "token's leg disagrees with the Record-Route",
             Why::Registrar(n) => return write!(f, "REGISTER: {n}"),
             Why::RegistrarUnwritable => "REGISTER answer does not fit",
             Why::OptionsToUs => "OPTIONS to us",

@@ -366,8 +366,9 @@ Content-Length: 0\r\n\r\n",
     assert!(at_uac.all(HeaderName::Route).is_empty());
     let vias = at_uac.vias();
     assert_eq!(vias.len(), 2);
+    // Leg 1, plus 8: sent straight to the token's contact.
     assert!(
-        vias[0].starts_with(&format!("SIP/2.0/UDP {a};branch=z9hG4bKeS1")),
+        vias[0].starts_with(&format!("SIP/2.0/UDP {a};branch=z9hG4bKeS9")),
         "{}",
         vias[0]
     );

@@ -69,13 +69,20 @@ fn bad_arguments_exit_2_with_one_line() {
     assert!(assert_refused(&["--frobnicate"]).contains("--frobnicate"));
 }
 
-/// The last stderr line of a failed start, which must exit 2.
+/// The stderr line of a failed start, which must exit 2 and say exactly
+/// one thing: no warning before it (the missing --key-file is only worth
+/// saying once the legs are bound).
 fn start_failure(args: &[&str]) -> String {
     let r = run_to_exit(args);
     assert_eq!(r.status.code(), Some(2), "{args:?}: {}", r.stderr);
-    let last = r.stderr.lines().last().unwrap_or_default().to_string();
-    assert!(last.starts_with("edgesip: "), "{args:?}: {:?}", r.stderr);
-    last
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: {:?}", r.stderr);
+    assert!(
+        lines[0].starts_with("edgesip: "),
+        "{args:?}: {:?}",
+        r.stderr
+    );
+    lines[0].to_string()
 }
 
 #[test]

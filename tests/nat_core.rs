@@ -388,3 +388,157 @@ m=image 49172 udptl t38\r\nc=IN IP4 0.0.0.0\r\na=inactive\r\n";
     assert!(b.ends_with("\r\n--xyz--\r\n"));
     assert_eq!(o.msg().content_length(), Some(b.len() as u32));
 }
+
+/// An SDP with one audio stream at `ip:port`.
+fn sdp_at(ip: &str, port: u16) -> String {
+    format!(
+        "v=0\r\no=x 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
+    )
+}
+
+fn audio_port(o: &Out) -> u16 {
+    o.body()
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok())
+        .expect("an audio port")
+}
+
+const RTP: [u8; 13] = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa];
+
+#[test]
+fn a_hairpin_through_a_provider_is_bridged_and_never_relayed_to_us() {
+    // alice (LAN, 127.0.0.1:5071) calls bob (LAN, 127.0.0.1:5080) through
+    // a provider at 127.0.0.9:5090 that does not anchor media: its INVITE
+    // back to bob names our own WAN relay port.
+    const PROV: &str = "127.0.0.9:5090";
+    const BOB: &str = "127.0.0.1:5080";
+    let mut n = net(4);
+    let reg = "REGISTER sip:127.0.0.9:5090 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKbr\r\n\
+Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=r\r\nTo: <sip:bob@example.com>\r\n\
+Call-ID: bob-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:5080>\r\nContent-Length: 0\r\n\r\n";
+    let reg_out = n.send(0, BOB, reg).unwrap();
+    let bob_token = reg_out.headers("Contact")[0]
+        .trim_matches(['<', '>'])
+        .to_string();
+    let offer = invite("h1", &sdp_at("127.0.0.1", 40000)).replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:bob@127.0.0.9:5090",
+    );
+    let out1 = n.send(0, UAC, &offer).unwrap();
+    let wan_port = audio_port(&out1);
+    assert!(out1.body().contains("c=IN IP4 127.0.0.2"));
+    let opened = n.s.opened;
+
+    // The second pass: from the provider, for bob's token, the SDP as we
+    // wrote it. It goes on unchanged and takes no new ports.
+    let back_in = out1
+        .text
+        .replace(
+            "INVITE sip:bob@127.0.0.9:5090",
+            &format!("INVITE {bob_token}"),
+        )
+        .replacen(
+            "Via: ",
+            "Via: SIP/2.0/UDP 127.0.0.9:5090;branch=z9hG4bKp1\r\nVia: ",
+            1,
+        );
+    let at_bob = n.send(1, PROV, &back_in).unwrap();
+    assert_eq!((at_bob.t.leg, at_bob.t.dst), (0, BOB.parse().unwrap()));
+    assert_eq!(at_bob.body(), out1.body());
+    assert_eq!(n.s.opened, opened);
+
+    // bob answers; the answer gets alice's LAN pair on its way out, and
+    // goes on unchanged when it comes back for alice.
+    let ok2 = answer(&at_bob, "200 OK", "btag", &sdp_at("127.0.0.1", 41000));
+    let ok2_out = n.send(0, BOB, &ok2).unwrap();
+    assert_eq!(ok2_out.t.leg, 1);
+    let lan_port = audio_port(&ok2_out);
+    assert!(ok2_out.body().contains("c=IN IP4 127.0.0.1"));
+    // The provider strips its Via and hands it to us on leg b for alice.
+    let ok1 = ok2_out.text.replacen(
+        "Via: SIP/2.0/UDP 127.0.0.9:5090;branch=z9hG4bKp1\r\n",
+        "",
+        1,
+    );
+    let at_alice = n.send(1, PROV, &ok1).unwrap();
+    assert_eq!((at_alice.t.leg, at_alice.t.dst), (0, UAC.parse().unwrap()));
+    assert_eq!(audio_port(&at_alice), lan_port);
+    assert_eq!(n.s.opened, opened);
+    assert_eq!(n.p.relay_table().unwrap().stats().passed_through, 2);
+
+    // alice sends to her pair, bob to his; each reaches the other, never
+    // one of our own sockets.
+    assert_eq!(
+        n.rtp(0, lan_port, "127.0.0.1:40000", &RTP),
+        Some((1, wan_port, "127.0.0.1:41000".parse().unwrap()))
+    );
+    assert_eq!(
+        n.rtp(1, wan_port, "127.0.0.1:41000", &RTP),
+        Some((0, lan_port, "127.0.0.1:40000".parse().unwrap()))
+    );
+    assert_eq!(n.p.relay_table().unwrap().stats().to_self, 0);
+}
+
+#[test]
+fn nothing_is_relayed_to_our_own_addresses() {
+    // The callee's SDP names our own leg b SIP socket.
+    let mut n = net(4);
+    let inv = n
+        .send(0, UAC, &invite("s1", &sdp_at("127.0.0.1", 40000)))
+        .unwrap();
+    let ok = n
+        .send(
+            1,
+            UAS,
+            &answer(&inv, "200 OK", "btag", &sdp_at("127.0.0.3", 30000)),
+        )
+        .unwrap();
+    let lan_port = audio_port(&ok);
+    // The caller names leg a's SIP socket as its media address: what the
+    // callee sends for it goes nowhere, and is counted.
+    let reinvite = invite("s1", &sdp_at("127.0.0.1", 5060))
+        .replace(
+            "To: <sip:bob@example.com>",
+            "To: <sip:bob@example.com>;tag=btag",
+        )
+        .replace("CSeq: 1 INVITE", "CSeq: 2 INVITE");
+    let re = n.send(0, UAC, &reinvite).unwrap();
+    let wan_port = audio_port(&re);
+    assert_eq!(n.rtp(1, wan_port, "127.0.0.3:30000", &RTP), None);
+    assert_eq!(n.p.relay_table().unwrap().stats().to_self, 1);
+    // The other way still flows.
+    assert_eq!(
+        n.rtp(0, lan_port, "127.0.0.1:5060", &RTP),
+        Some((1, wan_port, "127.0.0.3:30000".parse().unwrap()))
+    );
+}
+
+#[test]
+fn a_side_behind_nat_gets_nothing_before_it_latches() {
+    // The callee signals from 127.0.0.3 but its SDP names a private
+    // address: until its first packet there is nowhere to send.
+    let mut n = net(4);
+    let inv = n
+        .send(0, UAC, &invite("n1", &sdp_at("127.0.0.1", 40000)))
+        .unwrap();
+    let wan_port = audio_port(&inv);
+    let ok = n
+        .send(
+            1,
+            UAS,
+            &answer(&inv, "200 OK", "btag", &sdp_at("10.1.1.1", 30000)),
+        )
+        .unwrap();
+    let lan_port = audio_port(&ok);
+    assert_eq!(n.rtp(0, lan_port, "127.0.0.1:40000", &RTP), None);
+    assert_eq!(n.p.relay_table().unwrap().stats().unlatched, 1);
+    // Its first packet, from its public address at any port, latches it.
+    assert_eq!(
+        n.rtp(1, wan_port, "127.0.0.3:31234", &RTP),
+        Some((0, lan_port, "127.0.0.1:40000".parse().unwrap()))
+    );
+    assert_eq!(
+        n.rtp(0, lan_port, "127.0.0.1:40000", &RTP),
+        Some((1, wan_port, "127.0.0.3:31234".parse().unwrap()))
+    );
+}

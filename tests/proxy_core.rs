@@ -145,10 +145,8 @@ Content-Length: 0\r\n\r\n";
     assert_eq!(o.t.dst, UAC.parse().unwrap());
     assert!(o.headers("Route").is_empty());
     assert_eq!(o.headers("Max-Forwards"), vec!["9"]);
-    assert_eq!(
-        o.headers("Record-Route"),
-        vec!["<sip:127.0.0.1;lr>", "<sip:127.0.0.2;lr>"]
-    );
+    // The route set was fixed when the dialog was made (RFC 3261 §12.2.1.2).
+    assert!(o.headers("Record-Route").is_empty());
 
     // Our Route on its own line, then a foreign one: pop ours, go to the next.
     let mut p = one_leg();
@@ -705,4 +703,320 @@ fn registrar_answers_register_and_routes_to_the_binding() {
         .replace("REGISTER sip:example.com", "REGISTER sip:127.0.0.3:5072");
     let o = send(&mut p, 0, phone, &other).unwrap();
     assert!(o.first_line().starts_with("REGISTER sip:127.0.0.3:5072"));
+}
+
+// Real providers and real phones (dialogs through a record-routing
+// provider, hairpins, NAT). The provider answers from 127.0.0.9:5090.
+
+const PROV: &str = "127.0.0.9:5090";
+const PROV_RR: &str = "<sip:127.0.0.9:5090;lr;ftag=atag>";
+
+/// The LAN phone's INVITE to bob at the provider, the provider's 200 (with
+/// its own Record-Route on top when `rr`) as the phone got it.
+fn call_out(p: &mut Proxy, rr: bool) -> Out {
+    let inv = invite("").replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:bob@127.0.0.9:5090",
+    );
+    let fwd = send(p, 0, UAC, &inv).unwrap();
+    assert_eq!((fwd.t.leg, fwd.t.dst), (1, PROV.parse().unwrap()));
+    let mut ok = response_to(&fwd, "200 OK", "btag");
+    if rr {
+        ok = ok.replacen(
+            "Record-Route: ",
+            &format!("Record-Route: {PROV_RR}\r\nRecord-Route: "),
+            1,
+        );
+    }
+    let o = send(p, 1, PROV, &ok).unwrap();
+    assert_eq!((o.t.leg, o.t.dst), (0, UAC.parse().unwrap()));
+    o
+}
+
+/// A request of the LAN phone in that dialog, to `ruri` with `route`.
+fn in_dialog(method: &str, ruri: &str, route: &str, cseq: u32) -> String {
+    format!(
+        "{method} {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKd{cseq}\r\n\
+Max-Forwards: 70\r\n\
+Route: {route}\r\n\
+From: Alice <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>;tag=btag\r\n\
+Call-ID: call1@uac\r\n\
+CSeq: {cseq} {method}\r\n\
+Contact: <sip:alice@127.0.0.1:5071>\r\n\
+Content-Length: 0\r\n\r\n"
+    )
+}
+
+#[test]
+fn a_token_in_the_request_uri_is_decoded_whatever_routes_remain() {
+    let mut p = two_legs();
+    let ok = call_out(&mut p, true);
+    assert_eq!(
+        ok.headers("Record-Route"),
+        vec![PROV_RR, "<sip:127.0.0.2;lr>", "<sip:127.0.0.1;lr>"]
+    );
+    let token = contact_uri(&ok);
+    assert!(token.ends_with("@127.0.0.1"), "{token}");
+
+    // One Route left after ours: it is the next hop, and the Request-URI
+    // is bob's contact again (RFC 3261 §16.4, §16.12).
+    let route = format!("<sip:127.0.0.1;lr>, <sip:127.0.0.2;lr>, {PROV_RR}");
+    for (method, cseq) in [("ACK", 1), ("INVITE", 2), ("BYE", 3)] {
+        let o = send(&mut p, 0, UAC, &in_dialog(method, &token, &route, cseq)).unwrap();
+        assert_eq!(
+            o.first_line(),
+            format!("{method} sip:bob@127.0.0.3:5072 SIP/2.0")
+        );
+        assert_eq!((o.t.leg, o.t.dst), (1, PROV.parse().unwrap()));
+        assert_eq!(o.headers("Route"), vec![PROV_RR]);
+        // The route set is the dialog's: no Record-Route of ours on it.
+        assert!(o.headers("Record-Route").is_empty(), "{method}");
+    }
+
+    // Two left: still the first of them.
+    let two = format!("{route}, <sip:127.0.0.10;lr>");
+    let o = send(&mut p, 0, UAC, &in_dialog("BYE", &token, &two, 4)).unwrap();
+    assert_eq!(o.first_line(), "BYE sip:bob@127.0.0.3:5072 SIP/2.0");
+    assert_eq!(o.t.dst, PROV.parse().unwrap());
+    assert_eq!(
+        o.headers("Route"),
+        vec![format!("{PROV_RR}, <sip:127.0.0.10;lr>")]
+    );
+}
+
+#[test]
+fn strict_routing_with_a_token() {
+    let mut p = two_legs();
+    let token = contact_uri(&call_out(&mut p, false));
+    // A strict router put our address in the Request-URI and the token,
+    // the real target, last in the Route set.
+    let bye = in_dialog("BYE", "sip:127.0.0.1", &format!("<{token}>"), 2);
+    let o = send(&mut p, 0, UAC, &bye).unwrap();
+    assert_eq!(o.first_line(), "BYE sip:bob@127.0.0.3:5072 SIP/2.0");
+    assert_eq!((o.t.leg, o.t.dst), (1, UAS.parse().unwrap()));
+    assert!(o.headers("Route").is_empty());
+}
+
+#[test]
+fn a_token_whose_leg_disagrees_with_the_record_route_is_refused() {
+    let mut p = two_legs();
+    let token = contact_uri(&call_out(&mut p, true));
+    // The token's contact came in on leg b; the second Route names leg a.
+    let route = format!("<sip:127.0.0.1;lr>, <sip:127.0.0.1;lr>, {PROV_RR}");
+    let o = send(&mut p, 0, UAC, &in_dialog("BYE", &token, &route, 2)).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
+    // An ACK is never answered, and never sent either.
+    let mut n = common::harness::Net::new(two_legs());
+    let token = contact_uri(&call_out(&mut n.p, true));
+    let why = n.dropped(0, UAC, &in_dialog("ACK", &token, &route, 1));
+    assert_eq!(why, edgesip::output::Why::AckNotForwarded);
+}
+
+#[test]
+fn a_response_relayed_by_a_proxy_never_stands_in_for_the_contact() {
+    // The provider does not record-route: its 200 comes from its own
+    // address with bob's Contact. The token must hold bob's contact, not
+    // the provider as bob's NAT address.
+    let mut p = two_legs();
+    let token = contact_uri(&call_out(&mut p, false));
+    let route = "<sip:127.0.0.1;lr>, <sip:127.0.0.2;lr>";
+    let o = send(&mut p, 0, UAC, &in_dialog("BYE", &token, route, 2)).unwrap();
+    assert_eq!(o.first_line(), "BYE sip:bob@127.0.0.3:5072 SIP/2.0");
+    assert_eq!((o.t.leg, o.t.dst), (1, UAS.parse().unwrap()));
+}
+
+fn registrar_legs() -> Proxy {
+    proxy_cfg(
+        vec![
+            leg("a", "127.0.0.1:5060", &["127.0.0.1/32"]),
+            leg("b", "127.0.0.2:5060", &[]),
+        ],
+        |c| {
+            c.registrar = Some(edgesip::registrar::RegistrarConfig {
+                domains: vec!["example.com".into()],
+                ..Default::default()
+            })
+        },
+    )
+}
+
+/// dave registers at our registrar from `src` with `contact`.
+fn register_dave(p: &mut Proxy, src: &str, contact: &str) {
+    let reg = format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP {contact};branch=z9hG4bKdr1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:dave@example.com>;tag=d\r\n\
+To: <sip:dave@example.com>\r\n\
+Call-ID: dave-reg\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:dave@{contact}>\r\n\
+Content-Length: 0\r\n\r\n"
+    );
+    assert_eq!(
+        send(p, 0, src, &reg).unwrap().first_line(),
+        "SIP/2.0 200 OK"
+    );
+}
+
+#[test]
+fn a_response_from_a_phone_behind_nat_stands_in_for_its_contact() {
+    // dave is behind his own NAT: he registered 10.0.0.7 but sends from
+    // 127.0.0.1:6000. A call from the public leg reaches him there; his
+    // 200 comes straight from him, so his source goes into the token.
+    let mut p = registrar_legs();
+    register_dave(&mut p, "127.0.0.1:6000", "10.0.0.7:5060");
+    let inv = invite("")
+        .replace(
+            "INVITE sip:bob@127.0.0.3:5072",
+            "INVITE sip:dave@example.com",
+        )
+        .replace(
+            "Via: SIP/2.0/UDP 10.0.0.5:5071",
+            "Via: SIP/2.0/UDP 127.0.0.3:5072",
+        )
+        .replace("<sip:alice@127.0.0.1:5071>", "<sip:carol@127.0.0.3:5072>");
+    let fwd = send(&mut p, 1, UAS, &inv).unwrap();
+    assert_eq!(
+        (fwd.t.leg, fwd.t.dst),
+        (0, "127.0.0.1:6000".parse().unwrap())
+    );
+    assert_eq!(fwd.first_line(), "INVITE sip:dave@10.0.0.7:5060 SIP/2.0");
+    let ok = common::sip::answer(
+        fwd.text.as_bytes(),
+        "200 OK",
+        "dtag",
+        &common::sip::contact("sip:dave@10.0.0.7:5060"),
+        "",
+    );
+    let back = send(&mut p, 0, "127.0.0.1:6000", &ok).unwrap();
+    assert_eq!((back.t.leg, back.t.dst), (1, UAS.parse().unwrap()));
+    let token = contact_uri(&back);
+    let ack = bye_to(&token)
+        .replace("BYE ", "ACK ")
+        .replace("CSeq: 2 BYE", "CSeq: 1 ACK");
+    let o = send(&mut p, 1, UAS, &ack).unwrap();
+    assert_eq!(o.first_line(), "ACK sip:dave@10.0.0.7:5060 SIP/2.0");
+    assert_eq!((o.t.leg, o.t.dst), (0, "127.0.0.1:6000".parse().unwrap()));
+}
+
+#[test]
+fn a_preloaded_route_does_not_hide_a_user_of_our_domain() {
+    // Two LAN phones with us as outbound proxy: dave's INVITE for the
+    // other carries `Route: <our LAN leg;lr>` (RFC 3261 §8.1.2).
+    let mut p = registrar_legs();
+    register_dave(&mut p, "127.0.0.1:6000", "127.0.0.1:6000");
+    let inv = invite("Route: <sip:127.0.0.1;lr>\r\n").replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:dave@example.com",
+    );
+    let o = send(&mut p, 0, UAC, &inv).unwrap();
+    assert_eq!(o.first_line(), "INVITE sip:dave@127.0.0.1:6000 SIP/2.0");
+    assert_eq!((o.t.leg, o.t.dst), (0, "127.0.0.1:6000".parse().unwrap()));
+    assert!(o.headers("Route").is_empty());
+    // A foreign Route left still bypasses the lookup.
+    let inv = invite("Route: <sip:127.0.0.1;lr>, <sip:127.0.0.9:5090;lr>\r\n").replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:dave@example.com",
+    );
+    let o = send(&mut p, 0, UAC, &inv).unwrap();
+    assert_eq!(o.first_line(), "INVITE sip:dave@example.com SIP/2.0");
+    assert_eq!(o.t.dst, PROV.parse().unwrap());
+}
+
+#[test]
+fn a_hairpin_wraps_contact_tokens_so_both_ends_keep_a_token() {
+    // alice and bob are both on the LAN; bob registered at the provider
+    // through us, and alice calls him there: the INVITE leaves on leg b
+    // and comes back in on it.
+    let mut p = two_legs();
+    let reg = "REGISTER sip:127.0.0.9:5090 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bKbr1\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=r\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: bob-reg\r\n\
+CSeq: 1 REGISTER\r\n\
+Contact: <sip:bob@127.0.0.1:5080>\r\n\
+Content-Length: 0\r\n\r\n";
+    let bob_token = contact_uri(&send(&mut p, 0, "127.0.0.1:5080", reg).unwrap());
+    let inv = invite("").replace(
+        "INVITE sip:bob@127.0.0.3:5072",
+        "INVITE sip:bob@127.0.0.9:5090",
+    );
+    let out1 = send(&mut p, 0, UAC, &inv).unwrap();
+    let alice_token = contact_uri(&out1);
+    // The provider sends it back to bob's registered contact, with its own
+    // Via and Record-Route on top.
+    let back_in = out1
+        .text
+        .replace(
+            "INVITE sip:bob@127.0.0.9:5090",
+            &format!("INVITE {bob_token}"),
+        )
+        .replacen(
+            "Via: ",
+            "Via: SIP/2.0/UDP 127.0.0.9:5090;branch=z9hG4bKprov1\r\nVia: ",
+            1,
+        )
+        .replacen(
+            "Record-Route: ",
+            &format!("Record-Route: {PROV_RR}\r\nRecord-Route: "),
+            1,
+        );
+    let at_bob = send(&mut p, 1, PROV, &back_in).unwrap();
+    assert_eq!(
+        (at_bob.t.leg, at_bob.t.dst),
+        (0, "127.0.0.1:5080".parse().unwrap())
+    );
+    assert_eq!(at_bob.first_line(), "INVITE sip:bob@127.0.0.1:5080 SIP/2.0");
+    // alice's token went out on b and comes back on b inside a request: it
+    // is wrapped, not turned back into her LAN contact.
+    let wrapped = contact_uri(&at_bob);
+    assert!(
+        wrapped.ends_with("@127.0.0.1") && wrapped != alice_token,
+        "{wrapped}"
+    );
+    let rr = at_bob.headers("Record-Route");
+    assert_eq!(
+        rr,
+        vec![
+            "<sip:127.0.0.1;lr>",
+            "<sip:127.0.0.2;lr>",
+            PROV_RR,
+            "<sip:127.0.0.2;lr>",
+            "<sip:127.0.0.1;lr>"
+        ]
+    );
+
+    // bob's BYE follows his route set: out to the provider with alice's
+    // first token as Request-URI...
+    let route = rr.join(", ");
+    let bye = bye_to(&wrapped)
+        .replace(
+            "Via: SIP/2.0/UDP 127.0.0.3:5072",
+            "Via: SIP/2.0/UDP 127.0.0.1:5080",
+        )
+        .replace(
+            "Max-Forwards: 70\r\n",
+            &format!("Max-Forwards: 70\r\nRoute: {route}\r\n"),
+        );
+    let o = send(&mut p, 0, "127.0.0.1:5080", &bye).unwrap();
+    assert_eq!(o.first_line(), format!("BYE {alice_token} SIP/2.0"));
+    assert_eq!((o.t.leg, o.t.dst), (1, PROV.parse().unwrap()));
+    // ... and back in from the provider, where that token lets it in and
+    // takes it to alice.
+    let from_prov = o
+        .text
+        .replacen(
+            "Via: ",
+            "Via: SIP/2.0/UDP 127.0.0.9:5090;branch=z9hG4bKprov2\r\nVia: ",
+            1,
+        )
+        .replacen(&format!("Route: {PROV_RR}, "), "Route: ", 1);
+    let o = send(&mut p, 1, PROV, &from_prov).unwrap();
+    assert_eq!(o.first_line(), "BYE sip:alice@127.0.0.1:5071 SIP/2.0");
+    assert_eq!((o.t.leg, o.t.dst), (0, UAC.parse().unwrap()));
 }

@@ -1,6 +1,11 @@
 //! Our Via branch (RFC 3261 §16.11, stateless):
-//! `z9hG4bK` `eS` <incoming leg, 1 hex> <T, 8 hex> <L, 8 hex> <M, 8 hex>.
+//! `z9hG4bK` `eS` <incoming leg and flag, 1 hex> <T, 8 hex> <L, 8 hex>
+//! <M, 8 hex>.
 //!
+//! - The first digit is the incoming leg (0-7), plus 8 when the request
+//!   went straight to the contact a token or a binding named (no Route
+//!   left): only then is the response's source the answering UA itself,
+//!   and only then may it stand in for that UA's Contact (NAT).
 //! - T identifies the transaction: from the top Via's branch and sent-by
 //!   when that branch has the magic cookie, else from the top Via, From
 //!   tag, Call-ID, CSeq number and Request-URI.
@@ -14,15 +19,21 @@
 //!   reflected to an address of the sender's choosing.
 
 use crate::hmac::HmacKey;
+use crate::limits::MAX_LEGS;
 use crate::sip::{Cursor, Full, HeaderName, Message, Via};
 use std::net::IpAddr;
 
 pub const PREFIX: &[u8] = b"z9hG4bKeS";
 pub const LEN: usize = PREFIX.len() + 1 + 24;
 
+// The leg takes three bits of the first digit, the flag the fourth.
+const _: () = assert!(MAX_LEGS <= 8);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Branch {
     pub leg: u8,
+    /// Sent straight to the contact of a token or a binding.
+    pub direct: bool,
     pub t: [u8; 4],
     pub l: [u8; 4],
     pub m: [u8; 4],
@@ -63,18 +74,24 @@ impl Branch {
             return None;
         }
         let rest = &b[PREFIX.len()..];
-        let leg = crate::hex::digit(rest[0])?;
+        let digit = crate::hex::digit(rest[0])?;
         Some(Branch {
-            leg,
+            leg: digit & 7,
+            direct: digit & 8 != 0,
             t: unhex(&rest[1..9])?,
             l: unhex(&rest[9..17])?,
             m: unhex(&rest[17..25])?,
         })
     }
 
+    /// The leg and the flag, as the first digit and the MAC see them.
+    fn digit(&self) -> u8 {
+        self.leg & 7 | u8::from(self.direct) << 3
+    }
+
     pub fn write(&self, c: &mut Cursor) -> Result<(), Full> {
         c.put(PREFIX)?;
-        c.put(&[b"0123456789abcdef"[usize::from(self.leg & 15)]])?;
+        c.put(&[crate::hex::DIGITS[usize::from(self.digit())]])?;
         c.put_hex(&self.t)?;
         c.put_hex(&self.l)?;
         c.put_hex(&self.m)
@@ -133,9 +150,10 @@ impl Brancher {
         hex4(s.finish())
     }
 
-    pub fn mac(&self, leg: u8, t: [u8; 4], l: [u8; 4], prev: &PrevHop) -> [u8; 4] {
+    /// `digit` is the branch's first digit: the leg and the flag.
+    pub fn mac(&self, digit: u8, t: [u8; 4], l: [u8; 4], prev: &PrevHop) -> [u8; 4] {
         let mut s = self.key.stream();
-        s.update(b"M").update(&[leg]).update(&t).update(&l);
+        s.update(b"M").update(&[digit]).update(&t).update(&l);
         match prev.received {
             Some(IpAddr::V4(a)) => s.update(&[4]).update(&a.octets()),
             Some(IpAddr::V6(a)) => s.update(&[6]).update(&a.octets()),
@@ -149,18 +167,19 @@ impl Brancher {
         hex4(s.finish())
     }
 
-    pub fn make(&self, leg: u8, m: &Message, top: &Via, prev: &PrevHop) -> Branch {
-        let t = self.t_hash(m, top);
-        let l = self.l_hash(m);
-        Branch {
+    pub fn make(&self, leg: u8, direct: bool, m: &Message, top: &Via, prev: &PrevHop) -> Branch {
+        let mut b = Branch {
             leg,
-            t,
-            l,
-            m: self.mac(leg, t, l, prev),
-        }
+            direct,
+            t: self.t_hash(m, top),
+            l: self.l_hash(m),
+            m: [0; 4],
+        };
+        b.m = self.mac(b.digit(), b.t, b.l, prev);
+        b
     }
 
     pub fn verify(&self, b: &Branch, prev: &PrevHop) -> bool {
-        self.mac(b.leg, b.t, b.l, prev) == b.m
+        self.mac(b.digit(), b.t, b.l, prev) == b.m
     }
 }

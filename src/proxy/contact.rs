@@ -71,10 +71,17 @@ impl Tokens {
     }
 
     /// Rewrites every Contact of `m`, which came in on `in_leg` and leaves
-    /// on `out_leg`: our own tokens back to what they stood for (when they
-    /// return through the leg they left by), other SIP URIs forward into
-    /// tokens. `*`, `tel:` and the like stay. `nat` is the observed source
-    /// of the sender when it is behind NAT.
+    /// on `out_leg`: SIP URIs into tokens; `*`, `tel:` and the like stay.
+    /// `nat` is the observed source of the sender when it is behind NAT.
+    ///
+    /// A token of ours that returns through the leg it left by is turned
+    /// back into what it stood for only in a REGISTER's response (the phone
+    /// sees its own binding) and in a 3xx (the targets are for the side the
+    /// token came from). Anywhere else it is a hairpin (a call that went
+    /// out to a provider and came back in): the token is wrapped into a
+    /// new one, so the other side's requests still carry a token of ours
+    /// when they return, which is what lets them in from a public leg. A
+    /// token that does not decode here is left as it is.
     pub fn rewrite_contacts(
         &self,
         legs: &[Leg],
@@ -92,16 +99,17 @@ impl Tokens {
             }
             if Self::is_candidate(legs, &uri) {
                 let mut buf = [0u8; MAX_PLAIN];
-                // A token that does not decode here is left as it is.
-                if let Ok(b) = self.decode(legs, uri.user.unwrap_or_default(), &mut buf) {
-                    if b.out_leg == in_leg {
+                match self.decode(legs, uri.user.unwrap_or_default(), &mut buf) {
+                    Ok(b) if b.out_leg == in_leg && unwraps(m) => {
                         rw.replace(uri.raw, |w| {
                             w.put(b"sip:")?;
                             w.put(b.contact)
                         })?;
+                        continue;
                     }
+                    Ok(b) if b.out_leg == in_leg => {}
+                    _ => continue,
                 }
-                continue;
             }
             // The URI without its scheme goes into the token.
             let contact = &uri.raw[4..];
@@ -126,4 +134,13 @@ impl Tokens {
         }
         Ok(())
     }
+}
+
+/// Whether tokens in `m`'s Contacts go back to what they stood for: a
+/// response to a REGISTER, or a redirection.
+fn unwraps(m: &Message) -> bool {
+    let Some(code) = m.status() else {
+        return false;
+    };
+    (300..400).contains(&code) || m.cseq().is_some_and(|c| c.method == b"REGISTER")
 }

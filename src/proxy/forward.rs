@@ -13,6 +13,8 @@ use std::net::SocketAddr;
 /// Where a request goes and what changes on the way.
 pub(super) struct Plan<'a> {
     pub out_leg: usize,
+    /// Sent straight to the contact of a token or a binding.
+    pub direct: bool,
     /// A new Request-URI (strict routing, or a decoded token).
     pub ruri: Option<&'a [u8]>,
     /// A new body (SDP pointed at the relay).
@@ -46,11 +48,16 @@ impl Proxy {
             },
             sent_by: top.sent_by,
         };
-        let branch = self.brancher.make(in_leg as u8, m, &top, &prev);
+        let branch = self
+            .brancher
+            .make(in_leg as u8, plan.direct, m, &top, &prev);
         let (inl, outl) = (&self.legs[in_leg], &self.legs[out_leg]);
         let mut rw = Rewriter::new(m);
 
-        if !m.is_method(b"REGISTER") {
+        // A route set is fixed when the dialog is made (RFC 3261 §12.2.1.2,
+        // §16.6 step 4): requests with a To tag get no Record-Route.
+        let in_dialog = m.to().and_then(|t| t.tag()).is_some();
+        if !m.is_method(b"REGISTER") && !in_dialog {
             let pos = m
                 .headers()
                 .iter()
@@ -155,13 +162,17 @@ impl Proxy {
         }
         if out_leg != in_leg || self.tokens.force {
             // The answering side is behind NAT when its Contact is not the
-            // address the response came from.
+            // address the response came from; that tells only when the
+            // request went straight to it. A response relayed by a proxy
+            // (RFC 3581 reads the sender's Via, which only a request has)
+            // never puts its source into a token.
             let nat = m
                 .addrs(HeaderName::Contact)
                 .next()
                 .filter(|(_, c)| {
                     c.uri.port_or_default() != src.port() || parse_ip(c.uri.host) != Some(src.ip())
                 })
+                .filter(|_| b.direct)
                 .map(|_| src);
             // A Contact that cannot become a token goes as it was.
             let _ = self

@@ -147,7 +147,8 @@ impl Proxy {
         let tokens = Tokens::new(secret, &legs, cfg.force_rewrite, cfg.nat_contacts);
         let relay = cfg.nat.as_ref().map(|rc| {
             let ips: Vec<IpAddr> = cfg.legs.iter().map(|l| l.media_ip()).collect();
-            Relay::new(rc.clone(), &ips)
+            let addrs: Vec<SocketAddr> = cfg.legs.iter().map(|l| l.addr).collect();
+            Relay::new(rc.clone(), &ips, &addrs)
         });
         let registrar = cfg.registrar.as_ref().map(|rc| {
             let mut rc = rc.clone();

@@ -104,7 +104,7 @@ impl Proxy {
         };
         let result = rewrite_body(relay, cx, m, &d, buf);
         if invite && (200..300).contains(&code) {
-            relay.confirm(call_id, from_tag, to_tag, cx.sockets);
+            relay.confirm(call_id, from_tag, to_tag, in_leg, cx.sockets);
         }
         match result {
             Ok(b) => (b, None),
@@ -133,9 +133,13 @@ fn rewrite_body<'b>(
         return Err(OfferError::TooLarge);
     }
     buf[..head].copy_from_slice(&body[..head]);
-    let n = relay
+    let Some(n) = relay
         .offer_answer(cx.now, d, &sdp, &mut buf[head..], cx.sockets)
-        .map_err(OfferError::Relay)?;
+        .map_err(OfferError::Relay)?
+    else {
+        // It names one of our relay ports: on as it is.
+        return Ok(None);
+    };
     let end = head + n + tail.len();
     if end > MAX_BODY {
         return Err(OfferError::TooLarge);

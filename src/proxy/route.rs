@@ -116,9 +116,7 @@ impl Proxy {
             text: strict.map(|s| s.uri.raw),
             found: Found::AsIs,
         };
-        let in_dialog = popped.next.is_some() || !popped.elems.is_empty() || strict.is_some();
-        let target =
-            self.remote_target(cx.now, in_leg, src, start, &popped, in_dialog, &mut tbuf)?;
+        let target = self.remote_target(cx.now, in_leg, src, start, &popped, &mut tbuf)?;
         let mut host_buf = [0u8; 256];
         let hop = self.next_hop(cx.now, in_leg, src, m, &target, &popped, &mut host_buf)?;
         self.addressed_to_us(m, &target, &popped, &hop)?;
@@ -132,8 +130,12 @@ impl Proxy {
         } else {
             (None, None)
         };
+        // Straight to the contact a token or binding named: its response's
+        // source is that UA (see the branch).
+        let direct = target.found != Found::AsIs && popped.next.is_none();
         let plan = Plan {
             out_leg,
+            direct,
             body,
             ruri: target.text,
             strict: strict.map(|s| (s.hi, s.elem)),
@@ -231,12 +233,15 @@ impl Proxy {
         Ok(p)
     }
 
-    /// Step 4: a token of ours in the Request-URI goes back to the contact
-    /// it stands for; a user of our registrar domains goes to its binding,
-    /// at the address it registered from. In-dialog requests (a Route of
-    /// ours or a foreign one) are not looked up; a To-tag alone does not
-    /// make one, as some UAs send ACK and BYE to the AoR.
-    #[allow(clippy::too_many_arguments)]
+    /// Step 4 (RFC 3261 §16.4, §16.5): the Request-URI is the remote
+    /// target whatever the route set. A token of ours goes back to the
+    /// contact it stands for, whether or not a Route remains (the Route
+    /// only decides where the datagram goes); a user of our registrar
+    /// domains goes to its binding, at the address it registered from,
+    /// whatever Routes of ours were popped (a phone with us as outbound
+    /// proxy preloads one). Only a remaining foreign Route bypasses the
+    /// lookup. A To-tag alone does not: some UAs send ACK and BYE to the
+    /// AoR.
     fn remote_target<'a>(
         &mut self,
         now: Instant,
@@ -244,13 +249,12 @@ impl Proxy {
         src: SocketAddr,
         start: Target<'a>,
         popped: &Popped,
-        in_dialog: bool,
         buf: &'a mut TargetBuf,
     ) -> Result<Target<'a>, Refuse> {
-        if popped.next.is_none() && Tokens::is_candidate(&self.legs, &start.uri) {
+        if Tokens::is_candidate(&self.legs, &start.uri) {
             return self.decode_token(now, in_leg, src, &start.uri, buf);
         }
-        if in_dialog {
+        if popped.next.is_some() {
             return Ok(start);
         }
         let Some(reg) = self.registrar.as_ref() else {
@@ -371,7 +375,9 @@ impl Proxy {
                 port = p;
             }
         }
+        // Only without a Route left: with one, the Route is the next hop.
         let observed = match target.found {
+            _ if popped.next.is_some() => None,
             Found::Token { nat, .. } => nat,
             Found::Binding { source, .. } => Some(source),
             Found::AsIs => None,
@@ -468,7 +474,10 @@ impl Proxy {
 
     /// Step 7a: a token goes out of the leg its contact came from, a binding
     /// out of the leg it registered on, a double Record-Route out of the leg
-    /// it names; anything else by the destination's network.
+    /// it names; anything else by the destination's network. A popped
+    /// double Record-Route that names another leg than a token's is
+    /// refused: the request never leaves by a leg that disagrees with the
+    /// token.
     fn choose_leg(
         &self,
         in_leg: usize,
@@ -477,6 +486,9 @@ impl Proxy {
         dst: SocketAddr,
     ) -> Result<usize, Refuse> {
         let out_leg = match target.found {
+            Found::Token { in_leg, .. } if popped.fixed_out.is_some_and(|l| l != in_leg) => {
+                return Err(Refuse::Reply(status::FORBIDDEN, Why::TokenLegMismatch));
+            }
             Found::Token { in_leg, .. } => in_leg,
             Found::Binding { leg, .. } if leg < self.legs.len() => leg,
             _ => match popped.fixed_out {

@@ -10,6 +10,17 @@
 //! 1 the other. A stream's `pair[s]` is the port pair on `legs[s]` that was
 //! advertised to side `s`: side `s` sends there, and packets for side `s`
 //! leave from there, so each party sees one symmetric address.
+//!
+//! Hairpins: a call that leaves to a provider and comes back in (a LAN
+//! phone calling another through a hosted PBX) passes edgesip twice with
+//! the same Call-ID and tags. A call matches a message only when the
+//! sender's signalling comes in on that side's leg, so the second pass is
+//! a call of its own when the provider anchors the media. When it does not,
+//! the second pass carries an SDP that names one of our own relay ports:
+//! that SDP goes on unchanged (media sent there already reaches our relay),
+//! and the call learns that the side behind that port signals from the leg
+//! the SDP went out on; the one call then bridges the two phones. Nothing
+//! is ever relayed to one of our own addresses.
 
 mod sdp;
 
@@ -118,6 +129,15 @@ pub struct RelayStats {
     pub relayed: u64,
     pub foreign_source: u64,
     pub no_target: u64,
+    /// Packets whose destination would have been one of our own sockets.
+    pub to_self: u64,
+    /// Packets held back from a side that has not latched, because its
+    /// SDP names another address than its signalling came from (behind
+    /// NAT, its SDP address is not reachable).
+    pub unlatched: u64,
+    /// Offers and answers that named one of our own relay ports, passed on
+    /// unchanged (hairpins).
+    pub passed_through: u64,
     pub unknown_port: u64,
     pub sessions_opened: u64,
     pub sessions_closed: u64,
@@ -151,7 +171,11 @@ struct Call {
     used: bool,
     call_id: heapless::Vec<u8, MAX_CALL_ID>,
     tags: [heapless::Vec<u8, MAX_TAG>; 2],
+    /// The leg of each side's relay pairs.
     legs: [usize; 2],
+    /// The leg each side's signalling comes in on; it differs from `legs`
+    /// only in a hairpin bridged through one call.
+    signal: [usize; 2],
     media: [Stream; MAX_MEDIA],
     confirmed: bool,
     /// Another call slot whose side-1 pairs this fork shares.
@@ -166,6 +190,7 @@ impl Call {
             call_id: heapless::Vec::new(),
             tags: [heapless::Vec::new(), heapless::Vec::new()],
             legs: [0; 2],
+            signal: [0; 2],
             media: [Stream::default(); MAX_MEDIA],
             confirmed: false,
             fork_of: None,
@@ -194,6 +219,8 @@ impl Call {
 pub struct Relay {
     cfg: RelayConfig,
     media_ips: heapless::Vec<IpAddr, { crate::limits::MAX_LEGS }>,
+    /// The legs' SIP sockets: never a media destination.
+    leg_addrs: heapless::Vec<SocketAddr, { crate::limits::MAX_LEGS }>,
     calls: Vec<Call>,
     /// Per (leg, pair): how many streams use it (forks share side-1 pairs).
     refs: Vec<u8>,
@@ -215,13 +242,17 @@ fn is_rtcp(d: &[u8]) -> bool {
 
 impl Relay {
     /// Allocates the tables once; `media_ips[leg]` is the IP written into
-    /// SDP for that leg.
-    pub fn new(cfg: RelayConfig, media_ips: &[IpAddr]) -> Relay {
+    /// SDP for that leg, `leg_addrs` the legs' SIP sockets.
+    pub fn new(cfg: RelayConfig, media_ips: &[IpAddr], leg_addrs: &[SocketAddr]) -> Relay {
         let pairs = usize::from(cfg.pairs());
         let slots = pairs * media_ips.len();
         let mut ips = heapless::Vec::new();
         for ip in media_ips {
             let _ = ips.push(*ip);
+        }
+        let mut addrs = heapless::Vec::new();
+        for a in leg_addrs {
+            let _ = addrs.push(*a);
         }
         Relay {
             calls: vec![Call::empty(); cfg.max_calls],
@@ -229,6 +260,7 @@ impl Relay {
             owner: vec![0; slots],
             next: [0; crate::limits::MAX_LEGS],
             media_ips: ips,
+            leg_addrs: addrs,
             cfg,
             stats: RelayStats::default(),
         }
@@ -250,6 +282,18 @@ impl Relay {
     /// The port of pair `pair` (its RTP port; RTCP is one above).
     pub fn port_of(&self, pair: u16) -> u16 {
         self.cfg.port_lo + 2 * pair
+    }
+
+    /// The (leg, pair) of one of our relay ports at `a`, if it is one.
+    fn own_pair(&self, a: SocketAddr) -> Option<(usize, u16)> {
+        let leg = self.media_ips.iter().position(|ip| *ip == a.ip())?;
+        let pair = a.port().checked_sub(self.cfg.port_lo)? / 2;
+        (pair < self.cfg.pairs()).then_some((leg, pair))
+    }
+
+    /// Whether `a` is one of our own sockets: a relay port or a leg.
+    fn is_own(&self, a: SocketAddr) -> bool {
+        self.own_pair(a).is_some() || self.leg_addrs.contains(&a)
     }
 
     fn slot(&self, leg: usize, pair: u16) -> usize {
@@ -348,18 +392,23 @@ impl Relay {
         }
     }
 
-    /// A 2xx to an INVITE from `to_tag`: that fork is the call, the other
-    /// forks go.
+    /// A 2xx to an INVITE from `to_tag`, which came in on `leg`: that
+    /// fork is the call, the other forks answering on that leg go (a
+    /// hairpin's other pass is not a fork).
     pub fn confirm(
         &mut self,
         call_id: &[u8],
         from_tag: &[u8],
         to_tag: &[u8],
+        leg: usize,
         sockets: &mut dyn RelaySockets,
     ) {
+        let ours = |c: &Call| {
+            c.used && c.call_id == call_id && c.tags[0] == from_tag && c.signal[1] == leg
+        };
         let mut found = false;
         for c in self.calls.iter_mut() {
-            if c.used && c.call_id == call_id && c.tags[0] == from_tag && c.tags[1] == to_tag {
+            if ours(c) && c.tags[1] == to_tag {
                 c.confirmed = true;
                 found = true;
             }
@@ -368,8 +417,7 @@ impl Relay {
             return;
         }
         for i in 0..self.calls.len() {
-            let c = &self.calls[i];
-            if c.used && !c.confirmed && c.call_id == call_id && c.tags[0] == from_tag {
+            if ours(&self.calls[i]) && !self.calls[i].confirmed {
                 self.close(i, sockets);
             }
         }
@@ -394,8 +442,18 @@ impl Relay {
             if !c.used || c.call_id != d.call_id {
                 continue;
             }
-            let s = c.side_of(d.sender_tag);
+            // The sender's side must signal from the leg this came in on:
+            // the second pass of a hairpin is another call.
+            let s = c
+                .side_of(d.sender_tag)
+                .filter(|s| c.signal[*s] == d.sender_leg);
             let p = d.peer_tag.and_then(|t| c.side_of(t));
+            if s.is_none() && c.side_of(d.sender_tag).is_some() {
+                continue;
+            }
+            if s.is_none() && c.signal[1] != d.sender_leg {
+                continue;
+            }
             match (s, p) {
                 // In-dialog, or an offer retransmitted.
                 (Some(s), Some(_)) => return Ok((i, s)),
@@ -430,6 +488,7 @@ impl Relay {
                 call.tags[0] = parent.tags[0].clone();
                 let _ = call.tags[1].extend_from_slice(d.sender_tag);
                 call.legs = parent.legs;
+                call.signal = parent.signal;
                 call.fork_of = Some(p);
                 let need = parent.media.iter().filter(|m| m.used).count();
                 if self.free_pairs(call.legs[0]) < need {
@@ -454,6 +513,7 @@ impl Relay {
                     let _ = call.tags[1].extend_from_slice(t);
                 }
                 call.legs = [d.sender_leg, d.peer_leg];
+                call.signal = call.legs;
                 0
             }
         };
@@ -485,7 +545,9 @@ impl Relay {
 
     /// An offer or answer from `d.sender_tag`, going out on `d.peer_leg`:
     /// updates the sender's side from its SDP, takes port pairs for new
-    /// streams, and writes the SDP the other side gets into `out`.
+    /// streams, and writes the SDP the other side gets into `out`. `None`:
+    /// the SDP names one of our own relay ports (a hairpin) and goes on as
+    /// it is.
     pub fn offer_answer(
         &mut self,
         now: Instant,
@@ -493,7 +555,11 @@ impl Relay {
         sdp: &Sdp,
         out: &mut [u8],
         sockets: &mut dyn RelaySockets,
-    ) -> Result<usize, RelayError> {
+    ) -> Result<Option<usize>, RelayError> {
+        if self.pass_through(d, sdp) {
+            self.stats.passed_through += 1;
+            return Ok(None);
+        }
         let mut active = 0;
         for m in sdp.media() {
             if !m.is_disabled() {
@@ -575,7 +641,31 @@ impl Relay {
         }
         self.calls[ci].last_activity = now;
         let ip = self.media_ips[legs[1 - side]];
-        sdp::rewrite(sdp, ip, &ports, out).map_err(|_| RelayError::Unwritable)
+        sdp::rewrite(sdp, ip, &ports, out)
+            .map(Some)
+            .map_err(|_| RelayError::Unwritable)
+    }
+
+    /// Whether an active stream of `sdp` names one of our relay ports. The
+    /// call that owns the port learns that the side behind it signals from
+    /// `d.peer_leg`, where this SDP goes: that party sends to the port.
+    fn pass_through(&mut self, d: &Dialog, sdp: &Sdp) -> bool {
+        let mut own = false;
+        for m in sdp.media().filter(|m| !m.is_disabled()) {
+            let Some(ip) = m.conn.and_then(|c| c.ip) else {
+                continue;
+            };
+            let Some((leg, pair)) = self.own_pair(SocketAddr::new(ip, m.port_value)) else {
+                continue;
+            };
+            own = true;
+            if let Some((ci, _, side)) = decode_owner(self.owner[self.slot(leg, pair)]) {
+                if let Some(c) = self.calls.get_mut(ci).filter(|c| c.used) {
+                    c.signal[side] = d.peer_leg;
+                }
+            }
+        }
+        own
     }
 
     /// Frees a slot that an offer created but could not fill.
@@ -636,23 +726,38 @@ impl Relay {
             *latch = Some(src);
         }
         let to = &st.peer[1 - side];
-        let (odd_out, dst) = if rtcp && !to.mux {
-            (true, to.latched_rtcp.or(to.rtcp))
+        let (odd_out, latched, announced) = if rtcp && !to.mux {
+            (true, to.latched_rtcp, to.rtcp)
         } else {
-            (false, to.latched_rtp.or(to.rtp))
+            (false, to.latched_rtp, to.rtp)
         };
-        let Some(dst) = dst else {
-            self.stats.no_target += 1;
-            return None;
+        let dst = match (latched, announced) {
+            (Some(a), _) => a,
+            // Behind NAT its SDP address is not reachable: wait for its
+            // first packet.
+            (None, Some(_)) if to.behind_nat() => {
+                self.stats.unlatched += 1;
+                return None;
+            }
+            (None, Some(a)) => a,
+            (None, None) => {
+                self.stats.no_target += 1;
+                return None;
+            }
+        };
+        let out = Socket::Relay {
+            leg: call.legs[1 - side],
+            pair: st.pair[1 - side],
+            odd: odd_out,
         };
         call.last_activity = now;
+        if self.is_own(dst) {
+            self.stats.to_self += 1;
+            return None;
+        }
         self.stats.relayed += 1;
         Some(Transmit {
-            socket: Socket::Relay {
-                leg: call.legs[1 - side],
-                pair: st.pair[1 - side],
-                odd: odd_out,
-            },
+            socket: out,
             dst,
             len: data.len(),
         })
@@ -688,6 +793,11 @@ impl Relay {
 }
 
 impl Peer {
+    /// Its SDP names another address than its signalling came from.
+    fn behind_nat(&self) -> bool {
+        self.allowed[0].is_some() && self.allowed[0] != self.allowed[1]
+    }
+
     /// The latched source, or (before latching, and for a few seconds after
     /// each offer or answer) any port on an address the signalling named.
     fn accepts(&self, now: Instant, src: SocketAddr) -> bool {
