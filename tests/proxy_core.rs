@@ -107,15 +107,18 @@ fn max_forwards_table() {
         );
         assert!(o.first_line().starts_with("INVITE"));
     }
-    // A repeated (identical) Max-Forwards changes everywhere, so the next
-    // hop does not see a conflict.
+    // A repeated Max-Forwards, even identical, is refused: the next hop
+    // might read the other copy.
     let mut p = one_leg();
     let twice = invite("").replace(
         "Max-Forwards: 70\r\n",
         "Max-Forwards: 70\r\nMax-Forwards: 70\r\n",
     );
     let o = send(&mut p, 0, UAC, &twice).unwrap();
-    assert_eq!(o.headers("Max-Forwards"), vec!["69", "69"]);
+    assert_eq!(
+        o.first_line(),
+        "SIP/2.0 400 Bad Request (duplicate header: Max-Forwards)"
+    );
     let o = send(&mut p, 0, UAC, &with_mf(Some(0))).unwrap();
     assert_eq!(o.first_line(), "SIP/2.0 483 Too Many Hops");
     assert_eq!(o.t.dst, UAC.parse().unwrap());
@@ -1019,4 +1022,60 @@ Content-Length: 0\r\n\r\n";
     let o = send(&mut p, 1, PROV, &from_prov).unwrap();
     assert_eq!(o.first_line(), "BYE sip:alice@127.0.0.1:5071 SIP/2.0");
     assert_eq!((o.t.leg, o.t.dst), (0, UAC.parse().unwrap()));
+}
+
+#[test]
+fn only_strictly_valid_messages_are_forwarded() {
+    let mut p = one_leg();
+    let ok = invite("");
+    let refused = [
+        (
+            ok.replace("Max-Forwards: 70\r\n", "Max-Forwards: 70\n"),
+            "bare CR or LF",
+        ),
+        (ok.replacen("\r\n", "\n", 1), "bare CR or LF"),
+        (
+            ok.replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com>\r"),
+            "bare CR or LF",
+        ),
+        (
+            ok.replace(
+                "Call-ID: call1@uac\r\n",
+                "Call-ID: call1@uac\r\nCall-ID: call1@uac\r\n",
+            ),
+            "duplicate header: Call-ID",
+        ),
+        (
+            ok.replace("CSeq: 1 INVITE\r\n", "CSeq: 1 INVITE\r\nCSeq: 1 INVITE\r\n"),
+            "duplicate header: CSeq",
+        ),
+        (
+            ok.replace(
+                "Content-Length: 0\r\n",
+                "Content-Type: a/b\r\nc: a/b\r\nContent-Length: 0\r\n",
+            ),
+            "duplicate header: Content-Type",
+        ),
+        (
+            ok.replace("From: Alice", "From: Al\0ice"),
+            "control character in the header section",
+        ),
+    ];
+    for (msg, why) in refused {
+        let o = send(&mut p, 0, UAC, &msg).expect("answered");
+        assert_eq!(
+            o.first_line(),
+            format!("SIP/2.0 400 Bad Request ({why})"),
+            "{msg:?}"
+        );
+    }
+    // Latin-1 and HTAB pass unchanged; a missing Content-Length is added.
+    let latin = ok
+        .replace("From: Alice", "From: \"Al\u{e9}\tice\"")
+        .replace("Content-Length: 0\r\n", "");
+    let o = send(&mut p, 0, UAC, &latin).unwrap();
+    assert!(o.first_line().starts_with("INVITE "), "{}", o.text);
+    assert!(o.text.contains("From: \"Al\u{e9}\tice\""));
+    assert_eq!(o.headers("Content-Length"), vec!["0"]);
+    assert!(o.text.ends_with("Content-Length: 0\r\n\r\n"));
 }

@@ -105,6 +105,7 @@ impl Proxy {
             self.tokens
                 .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat)?;
         }
+        rw.ensure_content_length()?;
         rw.emit(out)
     }
 
@@ -179,7 +180,7 @@ impl Proxy {
                 .tokens
                 .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat);
         }
-        match rw.emit(out) {
+        match rw.ensure_content_length().and_then(|()| rw.emit(out)) {
             Ok(len) => {
                 self.stats.responses_forwarded += 1;
                 Outcome::Forwarded {

@@ -23,13 +23,17 @@ pub enum Error {
     TooManyHeaders,
     /// The datagram ends before the empty line that ends the headers.
     Unterminated,
+    /// A CR or LF that is not part of a CRLF in the start line or headers.
+    LineEnd,
+    /// A control character other than HTAB in the start line or a header.
+    ControlChar,
     /// Content-Length is larger than the bytes present (RFC 3261 §18.3).
     BodyTruncated,
     /// The CSeq method differs from the request method.
     CSeqMethod,
     /// A required header is absent.
     Missing(HeaderName),
-    /// A header that may appear once appears again with another value.
+    /// A header that may appear once appears again.
     Conflict(HeaderName),
     /// A header value does not follow its grammar, or a number is out of range.
     Malformed(HeaderName),
@@ -50,10 +54,12 @@ impl Error {
             Error::HeaderLine => "bad header line",
             Error::TooManyHeaders => "too many headers",
             Error::Unterminated => "headers not terminated",
+            Error::LineEnd => "bare CR or LF",
+            Error::ControlChar => "control character in the header section",
             Error::BodyTruncated => "Content-Length exceeds the datagram",
             Error::CSeqMethod => "CSeq method does not match the request",
             Error::Missing(_) => "missing header",
-            Error::Conflict(_) => "conflicting duplicate header",
+            Error::Conflict(_) => "duplicate header",
             Error::Malformed(_) => "malformed header",
             Error::OutOfSpace => "output buffer too small",
             Error::Overlap => "overlapping edits",

@@ -9,7 +9,7 @@ use super::error::Error;
 use super::fixed::FixedVec;
 use super::header::{Elements, HeaderName, NAME_COUNT};
 use super::scan::{
-    find_byte, find_cr_lf, is_lws, is_token_str, offset_in, parse_u32, span, trim, TOKEN,
+    find_byte, find_ctl, is_lws, is_token_str, offset_in, parse_u32, span, trim, TOKEN,
 };
 use super::uri::{Scheme, Uri};
 use super::via::Via;
@@ -158,62 +158,87 @@ impl<'b, T, F: Fn(&'b [u8]) -> Option<T>> Iterator for Views<'_, 'b, T, F> {
     }
 }
 
-/// Splits one line off `s` at `\n` (with an optional `\r` before it).
-/// Returns (content, line length including the terminator).
-fn line(s: &[u8]) -> Option<(&[u8], usize)> {
-    let nl = find_byte(s, b'\n')?;
-    let content = if nl > 0 && s[nl - 1] == b'\r' {
-        &s[..nl - 1]
-    } else {
-        &s[..nl]
-    };
-    Some((content, nl + 1))
+/// Where a line ends, at control character `k` of `s`: `Ok(Some(len))` for
+/// a line end of `len` bytes (CRLF; `STRICT` takes nothing else, the
+/// lenient framing of [`Message::parse_unchecked`] also a bare LF),
+/// `Ok(None)` for a byte that does not end the line (HTAB; anything but CR
+/// and LF when lenient), else the error.
+#[inline(always)]
+fn line_end<const STRICT: bool>(s: &[u8], k: usize) -> Result<Option<usize>, Error> {
+    match (s[k], s.get(k + 1)) {
+        (b'\r', Some(b'\n')) => Ok(Some(2)),
+        (b'\r', None) => Err(Error::Unterminated),
+        (b'\n', _) if !STRICT => Ok(Some(1)),
+        (b'\r' | b'\n', _) if STRICT => Err(Error::LineEnd),
+        (b'\t', _) => Ok(None),
+        _ if !STRICT => Ok(None),
+        _ => Err(Error::ControlChar),
+    }
+}
+
+/// Splits the start line off `s` at its CRLF. Returns (content, line
+/// length including the terminator). A bare CR or LF in it, or any other
+/// control character, is an error: CRLF is the only line end (RFC 3261
+/// §7), and a phone that reads a bare LF as one would see another message
+/// than the one we checked.
+fn start_line<const STRICT: bool>(s: &[u8]) -> Result<(&[u8], usize), Error> {
+    let mut from = 0;
+    loop {
+        let k = from + find_ctl(s.get(from..).unwrap_or_default()).ok_or(Error::Unterminated)?;
+        // A reason phrase may hold HTAB; the request line's grammar
+        // refuses it later.
+        match line_end::<STRICT>(s, k)? {
+            Some(n) => return Ok((&s[..k], k + n)),
+            None => from = k + 1,
+        }
+    }
 }
 
 /// One header line at the start of `s` (not the empty line), with its
 /// folds: the header and the bytes it takes, terminator included.
 ///
-/// One pass: the name by the token table, then a SWAR search for CR and LF
-/// through the value and its folds. The errors are those of a line-by-line
-/// reading: `Unterminated` when no LF ends the line, else `HeaderLine` for
-/// leading white space, a name that is not a token, no colon after it, or a
-/// CR not followed by LF.
+/// One pass: the name by the token table, then a SWAR search for control
+/// characters through the value and its folds. CRLF ends the line (a
+/// CRLF followed by SP or HTAB folds it); HTAB is white space; a bare CR or
+/// LF is `LineEnd`, any other control character `ControlChar`. Bytes of
+/// 0x80 and above pass as they are (old phones send Latin-1 names).
+/// `Unterminated` when no CRLF ends the line, `HeaderLine` for leading white
+/// space, a name that is not a token or no colon after it.
 ///
 /// Not inlined: inside the large `parse` its loop counters lived on the
 /// stack (about five cycles a byte); on its own it keeps them in registers.
 #[inline(never)]
-fn header_line(s: &[u8]) -> Result<(Header<'_>, usize), Error> {
+fn header_line<const STRICT: bool>(s: &[u8]) -> Result<(Header<'_>, usize), Error> {
     let name_len = span(s, TOKEN);
     let mut i = name_len;
     while matches!(s.get(i), Some(b' ' | b'\t')) {
         i += 1;
     }
     let colon = name_len > 0 && s.get(i) == Some(&b':');
-    let mut bad = !colon;
-    let value_start = if colon { i + 1 } else { i };
+    if !colon {
+        // Still an unterminated line rather than a bad one, when it is.
+        return Err(if find_byte(s, b'\n').is_some() {
+            Error::HeaderLine
+        } else {
+            Error::Unterminated
+        });
+    }
+    let value_start = i + 1;
     let mut from = value_start;
     let nl = loop {
         let rest = s.get(from..).unwrap_or_default();
-        let k = from + find_cr_lf(rest).ok_or(Error::Unterminated)?;
-        let nl = if s[k] == b'\n' {
-            k
-        } else if s.get(k + 1) == Some(&b'\n') {
-            k + 1
-        } else {
-            // A CR on its own.
-            bad = true;
+        let k = from + find_ctl(rest).ok_or(Error::Unterminated)?;
+        let Some(n) = line_end::<STRICT>(s, k)? else {
             from = k + 1;
             continue;
         };
+        let nl = k + n - 1;
         // A line starting with SP or HTAB continues this one.
         if !matches!(s.get(nl + 1), Some(b' ' | b'\t')) {
             break nl;
         }
         from = nl + 1;
     };
-    if bad {
-        return Err(Error::HeaderLine);
-    }
     let logical_end = if s[nl - 1] == b'\r' { nl - 1 } else { nl };
     let raw_name = &s[..name_len];
     let header = Header {
@@ -290,16 +315,19 @@ impl<'b> Message<'b> {
     pub fn parse(buf: &'b [u8]) -> Result<Message<'b>, Error> {
         // Built in one place and moved once: a `Message` is several KiB.
         let mut m = Message::empty(buf);
-        match m.frame().and_then(|()| m.validate()) {
+        match m.frame::<true>().and_then(|()| m.validate()) {
             Ok(()) => Ok(m),
             Err(e) => Err(e),
         }
     }
 
-    /// Parses the framing only: start line, header lines and the raw body.
+    /// Parses the framing only: start line, header lines and the raw body,
+    /// taking a bare LF for a line end and passing control characters, so
+    /// that a response can still be written to what [`Message::parse`]
+    /// refuses. Never forwarded.
     pub fn parse_unchecked(buf: &'b [u8]) -> Result<Message<'b>, Error> {
         let mut m = Message::empty(buf);
-        match m.frame() {
+        match m.frame::<false>() {
             Ok(()) => Ok(m),
             Err(e) => Err(e),
         }
@@ -326,13 +354,10 @@ impl<'b> Message<'b> {
 
     /// The start line, then the header lines through the empty line.
     #[inline(always)]
-    fn frame(&mut self) -> Result<(), Error> {
+    fn frame<const STRICT: bool>(&mut self) -> Result<(), Error> {
         let buf = self.buf;
         // RFC 3261 §7.5: ignore CRLFs before the start line.
-        let lead = buf
-            .iter()
-            .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .count();
+        let lead = 2 * buf.chunks_exact(2).take_while(|p| *p == b"\r\n").count();
         let rest = &buf[lead..];
         if rest
             .iter()
@@ -340,32 +365,34 @@ impl<'b> Message<'b> {
         {
             return Err(Error::Empty);
         }
-        let (start_content, start_len) = line(rest).ok_or(Error::Unterminated)?;
+        let (start_content, start_len) = start_line::<STRICT>(rest)?;
         self.start = parse_start(start_content)?;
         self.start_line = &rest[..start_len];
-        self.frame_headers(lead + start_len)
+        self.frame_headers::<STRICT>(lead + start_len)
     }
 
     /// Splits the header lines from `pos` on, through the empty line.
     #[inline(always)]
-    fn frame_headers(&mut self, mut pos: usize) -> Result<(), Error> {
+    fn frame_headers<const STRICT: bool>(&mut self, mut pos: usize) -> Result<(), Error> {
         let buf = self.buf;
         loop {
             let rest = buf.get(pos..).unwrap_or_default();
-            let blank = match rest {
-                [b'\n', ..] => Some(1),
-                [b'\r', b'\n', ..] => Some(2),
-                _ => None,
-            };
-            if let Some(n) = blank {
-                self.headers_end = pos;
-                self.body = &rest[n..];
-                return Ok(());
+            match rest {
+                [b'\r', b'\n', body @ ..] => {
+                    self.headers_end = pos;
+                    self.body = body;
+                    return Ok(());
+                }
+                [b'\n', body @ ..] if !STRICT => {
+                    self.headers_end = pos;
+                    self.body = body;
+                    return Ok(());
+                }
+                [] | [b'\r'] => return Err(Error::Unterminated),
+                [b'\r' | b'\n', ..] => return Err(Error::LineEnd),
+                _ => {}
             }
-            if rest.is_empty() {
-                return Err(Error::Unterminated);
-            }
-            let (h, len) = header_line(rest)?;
+            let (h, len) = header_line::<STRICT>(rest)?;
             let i = self.headers.len();
             let name = h.name as usize;
             self.headers.push(h).map_err(|_| Error::TooManyHeaders)?;
@@ -397,7 +424,9 @@ impl<'b> Message<'b> {
             StartLine::Response { .. } => None,
         };
         // The checks below run in this order, so that a message with several
-        // faults always reports the same one.
+        // faults always reports the same one. A second copy of these is
+        // refused even when identical: a phone behind us may read the other
+        // one, or both.
         for name in [
             HeaderName::ContentLength,
             HeaderName::CSeq,
@@ -405,12 +434,10 @@ impl<'b> Message<'b> {
             HeaderName::From,
             HeaderName::To,
             HeaderName::MaxForwards,
+            HeaderName::ContentType,
         ] {
             if self.repeated & (1 << name as usize) != 0 {
-                let first = self.header(name).map(|h| h.value);
-                if self.headers_named(name).any(|h| Some(h.value) != first) {
-                    return Err(Error::Conflict(name));
-                }
+                return Err(Error::Conflict(name));
             }
         }
         for name in [
@@ -900,7 +927,46 @@ abcEXTRA";
             ),
             ("Subject: folded", "Subject folded", Error::HeaderLine),
             ("Subject: folded", "Sub ject: folded", Error::HeaderLine),
-            ("Subject: folded", "Subject: fol\rded", Error::HeaderLine),
+            ("Subject: folded", "Subject: fol\rded", Error::LineEnd),
+            // CRLF is the only line end, and control characters other
+            // than HTAB have no place in a header (request smuggling).
+            ("Subject: folded", "Subject: fol\nded", Error::LineEnd),
+            ("CSeq: 4\r\n", "CSeq: 4\n", Error::LineEnd),
+            (
+                "transport=udp SIP/2.0\r\n",
+                "transport=udp SIP/2.0\n",
+                Error::LineEnd,
+            ),
+            ("Subject: folded", "Subject: fol\0ded", Error::ControlChar),
+            ("Subject: folded", "Subject: fol\x1bded", Error::ControlChar),
+            ("Subject: folded", "Subject: fol\x7fded", Error::ControlChar),
+            ("SIP/2.0\r\nv:", "SIP/2.0\x01\r\nv:", Error::ControlChar),
+            // A second copy is refused even when it is identical.
+            (
+                "i: 1@h\r\n",
+                "i: 1@h\r\ni: 1@h\r\n",
+                Error::Conflict(HeaderName::CallId),
+            ),
+            (
+                "l: 3\r\n",
+                "l: 3\r\nl: 3\r\n",
+                Error::Conflict(HeaderName::ContentLength),
+            ),
+            (
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nMax-Forwards: 70\r\n",
+                Error::Conflict(HeaderName::MaxForwards),
+            ),
+            (
+                "l: 3\r\n",
+                "l: 3\r\nc: text/plain\r\nContent-Type: text/plain\r\n",
+                Error::Conflict(HeaderName::ContentType),
+            ),
+            (
+                "CSeq: 4\r\n  INVITE\r\n",
+                "CSeq: 4\r\n  INVITE\r\nCSeq: 4 INVITE\r\n",
+                Error::Conflict(HeaderName::CSeq),
+            ),
             ("\r\n\r\nabc", "\r\nabc", Error::Unterminated),
         ];
         for (from, to, want) in cases {
@@ -908,6 +974,12 @@ abcEXTRA";
             assert_ne!(raw, INVITE, "{from}");
             assert_eq!(Message::parse(&raw).err(), Some(*want), "{from} -> {to}");
         }
+        // HTAB is white space, and bytes of 0x80 and above pass as they are
+        // (old phones send Latin-1 display names).
+        let mut raw = replace("f: \"Doe", "f: \"D#e\t");
+        let i = raw.iter().position(|b| *b == b'#').unwrap();
+        raw[i] = 0xf6;
+        assert!(Message::parse(&raw).is_ok());
         // parse_unchecked still frames a message whose content is invalid,
         // so an error response can be built.
         let raw = replace("CSeq: 4\r\n  INVITE", "CSeq: 4 BYE");

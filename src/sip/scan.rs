@@ -2,7 +2,7 @@
 //! return `None` or an empty slice instead of panicking.
 //!
 //! Character classes come from one 256-entry table ([`CLASS`]), so a class
-//! test is a load and a mask; [`find_byte`] and [`find_cr_lf`] look at eight
+//! test is a load and a mask; [`find_byte`] and [`find_ctl`] look at eight
 //! bytes at a time (SWAR on a `u64`, in safe portable Rust).
 
 /// RFC 3261 `token` characters.
@@ -211,15 +211,18 @@ pub fn eq_name(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).all(|(x, y)| x | 0x20 == y | 0x20)
 }
 
-/// Position of the first CR or LF in `s`.
+/// Position of the first control character in `s`: below 0x20 (CR, LF
+/// and HTAB among them) or DEL.
 #[inline]
-pub fn find_cr_lf(s: &[u8]) -> Option<usize> {
-    const CR: u64 = ONES * b'\r' as u64;
-    const LF: u64 = ONES * b'\n' as u64;
+pub fn find_ctl(s: &[u8]) -> Option<usize> {
+    const SPACE: u64 = ONES * 0x20;
+    const DEL: u64 = ONES * 0x7f;
     find_swar(
         s,
-        |w| zero_bytes(w ^ CR) | zero_bytes(w ^ LF),
-        |b| b == b'\r' || b == b'\n',
+        // Below 0x20: the subtraction borrows and the byte's high bit was
+        // clear; as in `zero_bytes`, the lowest flag is exact.
+        |w| (w.wrapping_sub(SPACE) & !w & HIGHS) | zero_bytes(w ^ DEL),
+        |b| b < 0x20 || b == 0x7f,
     )
 }
 
@@ -353,7 +356,7 @@ mod test {
                 // Mostly plain text, sometimes the bytes searched for, and
                 // bytes next to them (0x09, 0x0b, 0x0c, 0x8a) to catch a
                 // borrow that leaks into a neighbour.
-                const SOME: &[u8] = b"\r\n:\x09\x0b\x0c\x8a\x8d\x00\xff";
+                const SOME: &[u8] = b"\r\n:\x09\x0b\x0c\x8a\x8d\x00\xff\x7f\x1f\x20\x9f";
                 *b = if x.is_multiple_of(9) {
                     SOME[(x >> 8) as usize % SOME.len()]
                 } else {
@@ -364,8 +367,8 @@ mod test {
             for start in 0..=len.min(9) {
                 let s = &s[start..];
                 assert_eq!(
-                    find_cr_lf(s),
-                    s.iter().position(|b| *b == b'\r' || *b == b'\n'),
+                    find_ctl(s),
+                    s.iter().position(|b| *b < 0x20 || *b == 0x7f),
                     "{s:?}"
                 );
                 for needle in [b':', b'\n', 0, 0xff, 0x80] {
