@@ -1164,3 +1164,134 @@ fn mutated_registers_never_panic() {
     }
     assert!(handled > 1000, "{handled}");
 }
+
+#[test]
+fn a_captured_authorization_cannot_be_replayed() {
+    let mut h = auth_harness("alice:wonderland\n", None);
+    let r = Reg::new("alice", "example.com").contact("<sip:alice@10.0.0.5>");
+    let (realm, nonce, _) = h.send(&r).unwrap().challenge();
+    let auth = authorization(
+        "alice",
+        &realm,
+        "wonderland",
+        &nonce,
+        "sip:example.com",
+        "00000001",
+        "c1",
+    );
+    let good = r.clone().cseq(2).header(&auth);
+    assert_eq!(h.send(&good).unwrap().code(), 200);
+    // The phone's retransmission is still fine.
+    assert_eq!(h.send(&good).unwrap().code(), 200);
+    // The same Authorization from the same address in another registration
+    // (a new Call-ID, the attacker's Contact): the nonce is not for it.
+    let evil = Reg::new("alice", "example.com")
+        .call_id("evil@attacker")
+        .contact("<sip:alice@203.0.113.66>")
+        .cseq(2)
+        .header(&auth);
+    let resp = h.send(&evil).unwrap();
+    assert_eq!(resp.code(), 401);
+    // In the same registration, with the count already used.
+    let evil = r
+        .clone()
+        .contact("<sip:alice@203.0.113.66>")
+        .cseq(3)
+        .header(&auth);
+    assert_eq!(h.send(&evil).unwrap().code(), 401);
+    assert_eq!(h.reg.len(), 1, "only alice's own binding");
+    // The phone's next count works.
+    let next = authorization(
+        "alice",
+        &realm,
+        "wonderland",
+        &nonce,
+        "sip:example.com",
+        "00000002",
+        "c2",
+    );
+    assert_eq!(
+        h.send(&r.clone().cseq(4).header(&next)).unwrap().code(),
+        200
+    );
+}
+
+#[test]
+fn password_guessing_is_locked_out() {
+    use edgesip::registrar::EventKind;
+    let mut h = auth_harness("alice:wonderland\n", None);
+    let r = Reg::new("alice", "example.com").contact("<sip:alice@10.0.0.5>");
+    let (realm, nonce, _) = h.send(&r).unwrap().challenge();
+    let guess = |pw: &str, nc: u32| {
+        authorization(
+            "alice",
+            &realm,
+            pw,
+            &nonce,
+            "sip:example.com",
+            &format!("{nc:08x}"),
+            "g",
+        )
+    };
+    for i in 1..10 {
+        let resp = h
+            .send(&r.clone().cseq(1 + i).header(&guess(&format!("{i}"), i)))
+            .unwrap();
+        assert_eq!(resp.code(), 401, "guess {i}");
+    }
+    let resp = h
+        .send(&r.clone().cseq(20).header(&guess("1234", 10)))
+        .unwrap();
+    assert_eq!(resp.code(), 403, "the tenth failure locks out");
+    let e = h.reg.poll_event().expect("a lockout event");
+    assert_eq!(e.kind, EventKind::Lockout);
+    assert_eq!(&e.aor[..], b"alice");
+    assert!(h.reg.poll_event().is_none(), "logged once");
+    // Locked out: the right password is refused too, from this source and
+    // for this user from another one.
+    let right = guess("wonderland", 11);
+    assert_eq!(
+        h.send(&r.clone().cseq(21).header(&right)).unwrap().code(),
+        403
+    );
+    let (realm2, nonce2, _) = h
+        .send_from(&r.clone().cseq(22), 0, true, "192.168.1.77:5060")
+        .unwrap()
+        .challenge();
+    let elsewhere = authorization(
+        "alice",
+        &realm2,
+        "wonderland",
+        &nonce2,
+        "sip:example.com",
+        "00000001",
+        "e",
+    );
+    let resp = h
+        .send_from(
+            &r.clone().cseq(23).header(&elsewhere),
+            0,
+            true,
+            "192.168.1.77:5060",
+        )
+        .unwrap();
+    assert_eq!(resp.code(), 403);
+    assert!(h.reg.poll_event().is_none());
+    // Ten minutes later the phone gets in again.
+    h.advance(600);
+    let (realm, nonce, _) = h.send(&r.clone().cseq(30)).unwrap().challenge();
+    let auth = authorization(
+        "alice",
+        &realm,
+        "wonderland",
+        &nonce,
+        "sip:example.com",
+        "00000001",
+        "c",
+    );
+    assert_eq!(
+        h.send(&r.clone().cseq(31).header(&auth)).unwrap().code(),
+        200
+    );
+    assert_eq!(h.reg.poll_event().map(|e| e.kind), Some(EventKind::Bound));
+}

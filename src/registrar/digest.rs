@@ -112,9 +112,11 @@ pub enum NonceState {
     Stale,
 }
 
-/// Stateless nonces: `timestamp || HMAC(timestamp, source IP, realm)`, so
-/// nothing is stored per challenge and a nonce only works from the address
-/// it was given to.
+/// Stateless nonces: `timestamp || HMAC(timestamp, source IP, realm,
+/// Call-ID)`, so nothing is stored per challenge, and a nonce only works
+/// from the address it was given to and for the Call-ID it was given for
+/// (a UA keeps one Call-ID for its registrations, RFC 3261 §10.2): a
+/// captured Authorization does not work in another registration.
 pub struct Nonces {
     key: HmacKey,
 }
@@ -126,27 +128,36 @@ impl Nonces {
         }
     }
 
-    fn mac(&self, ts: u32, ip: IpAddr, realm: &[u8]) -> [u8; 16] {
+    fn mac(&self, ts: u32, ip: IpAddr, realm: &[u8], call_id: &[u8]) -> [u8; 16] {
         let mut s = self.key.stream();
         s.update(&ts.to_be_bytes());
         match ip.to_canonical() {
             IpAddr::V4(a) => s.update(&a.octets()),
             IpAddr::V6(a) => s.update(&a.octets()),
         };
-        s.update(realm);
+        s.update(&(realm.len() as u32).to_be_bytes())
+            .update(realm)
+            .update(call_id);
         s.finish()
     }
 
-    pub fn make(&self, now_secs: u32, ip: IpAddr, realm: &[u8]) -> [u8; NONCE_LEN] {
+    pub fn make(&self, now_secs: u32, ip: IpAddr, realm: &[u8], call_id: &[u8]) -> [u8; NONCE_LEN] {
         let mut out = [0u8; NONCE_LEN];
         let ts = hex32(u128::from(now_secs).to_be_bytes());
         out[..8].copy_from_slice(&ts[24..]);
-        let mac = hex32(self.mac(now_secs, ip, realm));
+        let mac = hex32(self.mac(now_secs, ip, realm, call_id));
         out[8..].copy_from_slice(&mac[..16]);
         out
     }
 
-    pub fn check(&self, nonce: &[u8], now_secs: u32, ip: IpAddr, realm: &[u8]) -> NonceState {
+    pub fn check(
+        &self,
+        nonce: &[u8],
+        now_secs: u32,
+        ip: IpAddr,
+        realm: &[u8],
+        call_id: &[u8],
+    ) -> NonceState {
         if nonce.len() != NONCE_LEN {
             return NonceState::Invalid;
         }
@@ -154,7 +165,7 @@ impl Nonces {
         else {
             return NonceState::Invalid;
         };
-        let want = hex32(self.mac(ts, ip, realm));
+        let want = hex32(self.mac(ts, ip, realm, call_id));
         if !ct_eq_ignore_case(&nonce[8..], &want[..16]) || ts > now_secs {
             return NonceState::Invalid;
         }
@@ -418,42 +429,56 @@ mod test {
         let n = Nonces::new(b"secret");
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
-        let nonce = n.make(1000, ip, b"example.com");
+        let nonce = n.make(1000, ip, b"example.com", b"c1");
         assert!(nonce.iter().all(u8::is_ascii_hexdigit));
         assert_eq!(&nonce[..8], b"000003e8");
-        assert_eq!(n.check(&nonce, 1000, ip, b"example.com"), NonceState::Fresh);
-        assert_eq!(n.check(&nonce, 1300, ip, b"example.com"), NonceState::Fresh);
-        assert_eq!(n.check(&nonce, 1301, ip, b"example.com"), NonceState::Stale);
         assert_eq!(
-            n.check(&nonce, 1000, other, b"example.com"),
+            n.check(&nonce, 1000, ip, b"example.com", b"c1"),
+            NonceState::Fresh
+        );
+        assert_eq!(
+            n.check(&nonce, 1300, ip, b"example.com", b"c1"),
+            NonceState::Fresh
+        );
+        assert_eq!(
+            n.check(&nonce, 1301, ip, b"example.com", b"c1"),
+            NonceState::Stale
+        );
+        assert_eq!(
+            n.check(&nonce, 1000, other, b"example.com", b"c1"),
             NonceState::Invalid
         );
         assert_eq!(
-            n.check(&nonce, 1000, ip, b"example.org"),
+            n.check(&nonce, 1000, ip, b"example.org", b"c1"),
             NonceState::Invalid
         );
         assert_eq!(
-            n.check(&nonce, 999, ip, b"example.com"),
+            n.check(&nonce, 999, ip, b"example.com", b"c1"),
             NonceState::Invalid
         );
         assert_eq!(
-            Nonces::new(b"other").check(&nonce, 1000, ip, b"example.com"),
+            Nonces::new(b"other").check(&nonce, 1000, ip, b"example.com", b"c1"),
             NonceState::Invalid
         );
         let mut forged = nonce;
         forged[7] = b'0';
         assert_eq!(
-            n.check(&forged, 1000, ip, b"example.com"),
+            n.check(&forged, 1000, ip, b"example.com", b"c1"),
             NonceState::Invalid
         );
         assert_eq!(
-            n.check(b"xyz", 1000, ip, b"example.com"),
+            n.check(b"xyz", 1000, ip, b"example.com", b"c1"),
+            NonceState::Invalid
+        );
+        // Another Call-ID is another registration.
+        assert_eq!(
+            n.check(&nonce, 1000, ip, b"example.com", b"c2"),
             NonceState::Invalid
         );
         // An IPv4-mapped source is the same source.
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
         assert_eq!(
-            n.check(&nonce, 1000, mapped, b"example.com"),
+            n.check(&nonce, 1000, mapped, b"example.com", b"c1"),
             NonceState::Fresh
         );
     }

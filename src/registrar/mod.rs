@@ -15,6 +15,7 @@
 mod config;
 mod digest;
 mod domain;
+mod guard;
 mod persist;
 mod register;
 mod reply;
@@ -29,6 +30,7 @@ use crate::time::Instant;
 use core::time::Duration;
 use digest::Nonces;
 use domain::Domains;
+use guard::{Lockouts, Replays};
 use std::net::SocketAddr;
 use store::{Aor, Store};
 
@@ -96,6 +98,13 @@ pub enum Note {
     TooBrief,
     /// 420: a Require we do not support.
     BadExtension,
+    /// 401: a nonce count used before (a replayed Authorization).
+    Replay,
+    /// 403: this failure used up the source's or the user's budget of
+    /// failed digests; they are locked out for a while (logged once).
+    Lockout,
+    /// 403: the source or the user is locked out.
+    LockedOut,
 }
 
 impl core::fmt::Display for Note {
@@ -115,9 +124,37 @@ impl core::fmt::Display for Note {
             Note::OutOfOrder => "older than the binding held",
             Note::TooBrief => "expiry below the minimum",
             Note::BadExtension => "Require names an extension",
+            Note::Replay => "nonce count used before (replayed Authorization)",
+            Note::Lockout => "too many failed digests: locked out for 10 minutes",
+            Note::LockedOut => "locked out after too many failed digests",
         })
     }
 }
+
+/// Something a person running the router wants to read in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The AoR, or for a lockout the user name (empty when it named none).
+    pub aor: Aor,
+    /// Where the REGISTER came from.
+    pub source: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A binding that was not there before.
+    Bound,
+    /// A binding removed by its phone.
+    Removed,
+    /// A binding that was not refreshed in time.
+    Expired,
+    /// A source and user locked out after failed digests.
+    Lockout,
+}
+
+/// Events kept until the shell collects them; more are counted, not kept.
+const MAX_EVENTS: usize = 16;
 
 /// The binding table, the domains it answers for and the digest state.
 pub struct Registrar {
@@ -128,6 +165,11 @@ pub struct Registrar {
     users: Option<Vec<AuthUser>>,
     realm: Option<String>,
     nonces: Nonces,
+    replays: Replays,
+    lockouts: Lockouts,
+    events: heapless::Deque<Event, MAX_EVENTS>,
+    /// Events lost because nobody collected them in time.
+    pub events_lost: u64,
     next_expiry: Option<Instant>,
     /// Saving is armed by the first load or save, so a shell without a file
     /// never sees a save deadline.
@@ -167,6 +209,7 @@ impl Registrar {
         let min_expires = cfg.min_expires.clamp(1, max_expires);
         // A realm `validate` would refuse falls back to the Request-URI host.
         let realm = cfg.realm.filter(|r| config::realm_ok(r));
+        let users = cfg.users.as_ref().map_or(0, Vec::len);
         Registrar {
             domains: Domains::new(&cfg.domains, &cfg.aliases),
             store: Store::new(cfg.capacity),
@@ -175,11 +218,46 @@ impl Registrar {
             users: cfg.users,
             realm,
             nonces: Nonces::new(secret),
+            replays: Replays::new(),
+            lockouts: Lockouts::new(users),
+            events: heapless::Deque::new(),
+            events_lost: 0,
             next_expiry: None,
             persist: false,
             dirty_since: None,
             last_save: None,
         }
+    }
+
+    /// The next event for the log, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn event(&mut self, kind: EventKind, aor: &[u8], source: SocketAddr) {
+        let e = Event {
+            kind,
+            aor: Aor::from_slice(aor).unwrap_or_default(),
+            source,
+        };
+        if self.events.push_back(e).is_err() {
+            self.events_lost += 1;
+        }
+    }
+
+    /// Drops expired bindings, telling the log.
+    fn expire(&mut self, now: Instant) {
+        let mut gone: heapless::Vec<(Aor, SocketAddr), MAX_EVENTS> = heapless::Vec::new();
+        let mut more = 0;
+        self.store.expire(now, |b| {
+            if gone.push((b.aor.clone(), b.source)).is_err() {
+                more += 1;
+            }
+        });
+        for (aor, src) in gone {
+            self.event(EventKind::Expired, &aor, src);
+        }
+        self.events_lost += more;
     }
 
     /// Bindings in the table, counting expired ones not yet dropped (they
@@ -245,7 +323,7 @@ impl Registrar {
             return None;
         }
         // Expired bindings go first: they must not count or match.
-        self.store.expire(now);
+        self.expire(now);
         // The configured realm, else the Request-URI host in lower case.
         let mut realm_buf = [0u8; MAX_REALM];
         let from: &[u8] = self.realm.as_deref().map_or(ruri.host, str::as_bytes);
@@ -313,7 +391,7 @@ impl Registrar {
 
     /// Drops expired bindings; spurious calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.store.expire(now);
+        self.expire(now);
         self.next_expiry = self.store.next_expiry();
     }
 }

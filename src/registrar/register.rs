@@ -3,8 +3,8 @@
 
 use super::digest::{self, Credentials, NonceState};
 use super::store::{aor_hash, Aor, Binding, MAX_AOR, MAX_BINDING};
-use super::Note;
 use super::{secs, Registrar, MAX_PER_AOR, MAX_REALM};
+use super::{EventKind, Note};
 use crate::sip::status::{self, Status};
 use crate::sip::{HeaderName, Message, NameAddr, Uri};
 use crate::time::Instant;
@@ -128,16 +128,21 @@ impl Registrar {
         }
     }
 
-    /// The digest check: `None` when it passes, else the answer.
+    /// The digest check: `None` when it passes, else the answer. A source
+    /// or a user that failed ten times in ten minutes is
+    /// refused for ten minutes; a nonce count must increase (RFC 2617
+    /// §3.2.2), except in a retransmission of the same REGISTER.
     fn authenticate(
-        &self,
+        &mut self,
         now: Instant,
         src: SocketAddr,
         m: &Message,
         realm: &[u8],
         to: &Uri,
     ) -> Option<Answer> {
-        let users = self.users.as_deref().unwrap_or_default();
+        if self.lockouts.source_locked(now, src.ip()) {
+            return Some(Answer::Plain(status::FORBIDDEN, Note::LockedOut));
+        }
         let mut buf = [0u8; MAX_REALM];
         let creds = m
             .headers_named(HeaderName::Authorization)
@@ -150,17 +155,22 @@ impl Registrar {
             });
         };
         let auth_qop = c.qop.is_some_and(|q| q.eq_ignore_ascii_case(b"auth"));
-        let nc_ok =
-            c.nc.is_some_and(|n| n.len() == 8 && n.iter().all(u8::is_ascii_hexdigit));
+        let nc =
+            c.nc.filter(|n| n.len() == 8)
+                .and_then(crate::hex::decode_u64);
         let md5 = c.algorithm.is_none_or(|a| a.eq_ignore_ascii_case(b"MD5"));
-        let (Some(cnonce), Some(nc), true, true, true) = (c.cnonce, c.nc, auth_qop, nc_ok, md5)
+        let (Some(cnonce), Some(nc_text), Some(nc), true, true) =
+            (c.cnonce, c.nc, nc, auth_qop, md5)
         else {
             return Some(Answer::Plain(status::BAD_REQUEST, Note::BadDigest));
         };
         if Some(c.uri) != m.request_uri_raw() || cnonce.is_empty() {
             return Some(Answer::Plain(status::BAD_REQUEST, Note::BadDigest));
         }
-        let state = self.nonces.check(c.nonce, secs(now), src.ip(), realm);
+        let call_id = m.call_id().unwrap_or_default();
+        let state = self
+            .nonces
+            .check(c.nonce, secs(now), src.ip(), realm, call_id);
         if state == NonceState::Invalid {
             return Some(Answer::Challenge {
                 stale: false,
@@ -169,16 +179,24 @@ impl Registrar {
         }
         let mut ubuf = [0u8; MAX_AOR];
         let user = digest::unquote(c.username, &mut ubuf).unwrap_or_default();
-        let ha1 = users
+        let users = self.users.as_deref().unwrap_or_default();
+        let known = users
             .iter()
-            .filter(|u| u.user.as_bytes() == user)
-            .find_map(|u| u.ha1(realm));
+            .position(|u| u.user.as_bytes() == user && u.ha1(realm).is_some());
+        if known.is_some_and(|u| self.lockouts.user_locked(now, u)) {
+            return Some(Answer::Plain(status::FORBIDDEN, Note::LockedOut));
+        }
+        let ha1 = known.and_then(|u| users.get(u)).and_then(|u| u.ha1(realm));
         let method = m.method().unwrap_or_default();
         let good = ha1.is_some_and(|h| {
-            let want = digest::response(&h, c.nonce, nc, cnonce, method, c.uri);
+            let want = digest::response(&h, c.nonce, nc_text, cnonce, method, c.uri);
             digest::response_matches(c.response, &want)
         });
         if !good {
+            if self.lockouts.fail(now, src.ip(), known) {
+                self.event(EventKind::Lockout, user, src);
+                return Some(Answer::Plain(status::FORBIDDEN, Note::Lockout));
+            }
             return Some(Answer::Challenge {
                 stale: false,
                 note: Note::WrongPassword,
@@ -193,6 +211,12 @@ impl Registrar {
         }
         if !to.user_eq(user) {
             return Some(Answer::Plain(status::FORBIDDEN, Note::WrongUser));
+        }
+        if !self.replays.accept(now, c.nonce, nc as u32, m.buf()) {
+            return Some(Answer::Challenge {
+                stale: false,
+                note: Note::Replay,
+            });
         }
         None
     }
@@ -220,6 +244,7 @@ impl Registrar {
                 b.aor == req.aor && (b.call_id != req.call_id || req.cseq > b.cseq)
             });
             if gone && self.store.remove(i) {
+                self.event(EventKind::Removed, &req.aor, req.src);
                 self.mark_dirty(now);
             }
         }
@@ -286,6 +311,7 @@ impl Registrar {
                 }
                 if e == 0 {
                     self.store.remove(i);
+                    self.event(EventKind::Removed, &req.aor, req.src);
                 } else {
                     let _ = fill(b, uri, instance_of(c));
                     b.call_id = req.call_id;
@@ -311,6 +337,7 @@ impl Registrar {
                     refreshed: now,
                 };
                 if fill(&mut b, uri, instance_of(c)).is_some() && self.store.insert(b).is_some() {
+                    self.event(EventKind::Bound, &req.aor, req.src);
                     self.mark_dirty(now);
                 }
             }

@@ -31,7 +31,8 @@ impl Registrar {
             Answer::Ok(aor) => return self.write_ok(now, &aor, m, tag, src, out),
             Answer::Plain(st, _) => return write(m, tag, src, (st, note), &[], out),
             Answer::Challenge { stale, .. } => {
-                let nonce = self.nonces.make(secs(now), src.ip(), realm);
+                let call_id = m.call_id().unwrap_or_default();
+                let nonce = self.nonces.make(secs(now), src.ip(), realm, call_id);
                 let _ = challenge(&mut c, realm, &nonce, stale);
                 status::UNAUTHORIZED
             }

@@ -123,11 +123,13 @@ impl Store {
         gone
     }
 
-    /// Drops every expired binding; returns how many.
-    pub fn expire(&mut self, now: Instant) -> usize {
+    /// Drops every expired binding, showing each to `gone`; returns how
+    /// many.
+    pub fn expire(&mut self, now: Instant, mut gone: impl FnMut(&Binding)) -> usize {
         let mut n = 0;
         for s in &mut self.slots {
-            if s.as_ref().is_some_and(|b| !b.live(now)) {
+            if let Some(b) = s.as_ref().filter(|b| !b.live(now)) {
+                gone(b);
                 *s = None;
                 n += 1;
             }
@@ -179,7 +181,12 @@ mod test {
         assert_eq!(s.next_expiry(), Some(Instant::from_secs(10)));
         // Expired bindings are invisible before they are dropped.
         assert_eq!(s.find(b"sip:a@x", b"sip:a@1", Instant::from_secs(10)), None);
-        assert_eq!(s.expire(Instant::from_secs(10)), 1);
+        let mut seen = Vec::new();
+        assert_eq!(
+            s.expire(Instant::from_secs(10), |b| seen.push(b.aor.clone())),
+            1
+        );
+        assert_eq!(seen, [Aor::from_slice(b"sip:a@x").unwrap()]);
         assert_eq!((s.len(), s.free()), (1, 1));
         assert!(s.remove(1));
         assert!(!s.remove(1));
