@@ -74,8 +74,12 @@ class Call:
     Every step records its checks in ctx and never raises on a failed check,
     so a flow runs to the end."""
 
-    def __init__(self, ctx, a, b, uri, label):
+    def __init__(self, ctx, a, b, uri, label, relayed=True):
+        """relayed: the call crosses edgesip's legs, so media must go through
+        its relay (--nat); False for a call between two phones on the same
+        leg, whose media edgesip leaves alone (they reach each other)."""
         self.ctx, self.a, self.b, self.uri, self.label = ctx, a, b, uri, label
+        self.relayed = relayed
         self.t0 = time.time()
         self.callid = None
         self.a_contact = self.b_contact = None
@@ -131,12 +135,18 @@ class Call:
                    f"{a.name}: {a.ph.log_tail(self.a_log, 200)}")
         b200 = [m for m in b.tx(self.t0, self.callid) if m.status == 200 and m.cseq_method == "INVITE"]
         self.b_contact = uri_of(b200[0].hdr("contact")) if b200 else None
-        # The SDP each side got names edgesip's relay on its own leg.
+        # The SDP each side got names edgesip's relay on its own leg (or,
+        # on one leg, the other phone itself).
         sb = sdp
         sa = ok200[0].sdp() if ok200 else None
-        good = (sb and is_relay(sb.conn, sb.audio_port, b.edge_ip()) and sa
-                and is_relay(sa.conn, sa.audio_port, a.edge_ip()))
-        self.check(f"each phone is offered edgesip's relay on its own leg (SDP c=/m=)", bool(good),
+        if self.relayed:
+            good = (sb and is_relay(sb.conn, sb.audio_port, b.edge_ip()) and sa
+                    and is_relay(sa.conn, sa.audio_port, a.edge_ip()))
+            what = "each phone is offered edgesip's relay on its own leg (SDP c=/m=)"
+        else:
+            good = sb and sb.conn == a.ip and sa and sa.conn == b.ip
+            what = "each phone is offered the other phone's own address (same leg: no relay)"
+        self.check(what, bool(good),
                    f"{b.name} got c={sb and sb.conn} port {sb and sb.audio_port}, "
                    f"{a.name} got c={sa and sa.conn} port {sa and sa.audio_port}")
         self.media_t0 = time.time()
@@ -199,7 +209,9 @@ class Call:
         else:
             if got[0].ruri != self.contact_of(y):
                 problems.append(f"Request-URI {got[0].ruri} is not {y.name}'s Contact {self.contact_of(y)}")
-            if not sdp or sdp.direction != want or not is_relay(sdp.conn, sdp.audio_port, y.edge_ip()):
+            where_ok = (is_relay(sdp.conn, sdp.audio_port, y.edge_ip()) if self.relayed
+                        else sdp.conn == x.ip) if sdp else False
+            if not sdp or sdp.direction != want or not where_ok:
                 problems.append(f"SDP at {y.name}: c={sdp and sdp.conn} port={sdp and sdp.audio_port} "
                                 f"a={sdp and sdp.direction}")
         if got and not ok:
@@ -250,18 +262,24 @@ class Call:
         problems, counts = [], []
         for v in (self.a, self.b):
             sent, recv = v.rtp(t0, t1)
-            e = v.edge_ip()
-            bad_s = [p for p in sent if not is_relay(p.dst, p.dport, e)]
-            bad_r = [p for p in recv if not is_relay(p.src, p.sport, e)]
+            e, peer = v.edge_ip(), self.peer(v)
+            if self.relayed:
+                bad_s = [p for p in sent if not is_relay(p.dst, p.dport, e)]
+                bad_r = [p for p in recv if not is_relay(p.src, p.sport, e)]
+            else:
+                bad_s = [p for p in sent if p.dst != peer.ip]
+                bad_r = [p for p in recv if p.src != peer.ip]
             counts.append(f"{v.name} sent {len(sent)} received {len(recv)}")
             if len(sent) < min_pkts or len(recv) < min_pkts:
                 problems.append(f"{v.name}: too little RTP")
             if bad_s or bad_r:
                 sample = (bad_s + bad_r)[0]
-                problems.append(f"{v.name}: {len(bad_s)} sent / {len(bad_r)} received not via the relay "
+                problems.append(f"{v.name}: {len(bad_s)} sent / {len(bad_r)} received "
+                                f"{'not via the relay' if self.relayed else 'not to/from ' + peer.name} "
                                 f"(e.g. {sample})")
         stats = [f"{v.name} {v.ph.stats(self.a_log if v is self.a else self.b_log)[-1:]}" for v in (self.a, self.b)]
-        self.check("media flows both ways through edgesip's relay ports only (counted on the wire)",
+        self.check("media flows both ways through edgesip's relay ports only (counted on the wire)" if self.relayed
+                   else "media flows both ways directly between the phones (counted on the wire)",
                    not problems, "; ".join(problems + counts) + "; phones' own stats (tx, rx): " + ", ".join(stats),
                    )
         if self.last_resume:
