@@ -409,7 +409,8 @@ const RTP: [u8; 13] = [0x80u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xaa];
 fn a_hairpin_through_a_provider_is_bridged_and_never_relayed_to_us() {
     // alice (LAN, 127.0.0.1:5071) calls bob (LAN, 127.0.0.1:5080) through
     // a provider at 127.0.0.9:5090 that does not anchor media: its INVITE
-    // back to bob names our own WAN relay port.
+    // back to bob names our own WAN relay port. One call bridges them,
+    // each on a LAN pair.
     const PROV: &str = "127.0.0.9:5090";
     const BOB: &str = "127.0.0.1:5080";
     let mut n = net(4);
@@ -430,7 +431,7 @@ Call-ID: bob-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:5080>\r\nCon
     let opened = n.s.opened;
 
     // The second pass: from the provider, for bob's token, the SDP as we
-    // wrote it. It goes on unchanged and takes no new ports.
+    // wrote it. bob's side moves from the WAN pair to a LAN one.
     let back_in = out1
         .text
         .replace(
@@ -444,8 +445,16 @@ Call-ID: bob-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:5080>\r\nCon
         );
     let at_bob = n.send(1, PROV, &back_in).unwrap();
     assert_eq!((at_bob.t.leg, at_bob.t.dst), (0, BOB.parse().unwrap()));
-    assert_eq!(at_bob.body(), out1.body());
-    assert_eq!(n.s.opened, opened);
+    assert!(
+        at_bob.body().contains("c=IN IP4 127.0.0.1"),
+        "{}",
+        at_bob.body()
+    );
+    let bob_port = audio_port(&at_bob);
+    assert_ne!(bob_port, wan_port);
+    assert_eq!(n.s.opened, opened + 1);
+    let wan_pair = (wan_port - 20000) / 2;
+    assert!(!n.s.open.contains(&(1, wan_pair)), "the WAN pair is freed");
 
     // bob answers; the answer gets alice's LAN pair on its way out, and
     // goes on unchanged when it comes back for alice.
@@ -462,18 +471,19 @@ Call-ID: bob-reg\r\nCSeq: 1 REGISTER\r\nContact: <sip:bob@127.0.0.1:5080>\r\nCon
     );
     let at_alice = n.send(1, PROV, &ok1).unwrap();
     assert_eq!((at_alice.t.leg, at_alice.t.dst), (0, UAC.parse().unwrap()));
+    assert_eq!(at_alice.body(), ok2_out.body(), "on as it was");
     assert_eq!(audio_port(&at_alice), lan_port);
-    assert_eq!(n.s.opened, opened);
-    assert_eq!(n.p.relay_table().unwrap().stats().passed_through, 2);
+    assert_eq!(n.s.opened, opened + 1);
+    assert_eq!(n.p.relay_table().unwrap().stats().hairpins, 2);
 
     // alice sends to her pair, bob to his; each reaches the other, never
     // one of our own sockets.
     assert_eq!(
         n.rtp(0, lan_port, "127.0.0.1:40000", &RTP),
-        Some((1, wan_port, "127.0.0.1:41000".parse().unwrap()))
+        Some((0, bob_port, "127.0.0.1:41000".parse().unwrap()))
     );
     assert_eq!(
-        n.rtp(1, wan_port, "127.0.0.1:41000", &RTP),
+        n.rtp(0, bob_port, "127.0.0.1:41000", &RTP),
         Some((0, lan_port, "127.0.0.1:40000".parse().unwrap()))
     );
     assert_eq!(n.p.relay_table().unwrap().stats().to_self, 0);

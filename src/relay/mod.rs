@@ -17,10 +17,12 @@
 //! sender's signalling comes in on that side's leg, so the second pass is
 //! a call of its own when the provider anchors the media. When it does not,
 //! the second pass carries an SDP that names one of our own relay ports:
-//! that SDP goes on unchanged (media sent there already reaches our relay),
-//! and the call learns that the side behind that port signals from the leg
-//! the SDP went out on; the one call then bridges the two phones. Nothing
-//! is ever relayed to one of our own addresses.
+//! no second pair is taken for it. The call learns that the side behind
+//! that port is the party the SDP goes to, moves that side's pair to the
+//! leg it goes out on, and points the SDP there (an SDP that already names
+//! that leg goes on unchanged); the one call then bridges the two phones,
+//! each talking to the relay on its own leg. Nothing is ever relayed to
+//! one of our own addresses.
 
 mod sdp;
 
@@ -135,9 +137,9 @@ pub struct RelayStats {
     /// SDP names another address than its signalling came from (behind
     /// NAT, its SDP address is not reachable).
     pub unlatched: u64,
-    /// Offers and answers that named one of our own relay ports, passed on
-    /// unchanged (hairpins).
-    pub passed_through: u64,
+    /// Offers and answers that named one of our own relay ports (the
+    /// second pass of a hairpin).
+    pub hairpins: u64,
     pub unknown_port: u64,
     pub sessions_opened: u64,
     pub sessions_closed: u64,
@@ -556,9 +558,9 @@ impl Relay {
         out: &mut [u8],
         sockets: &mut dyn RelaySockets,
     ) -> Result<Option<usize>, RelayError> {
-        if self.pass_through(d, sdp) {
-            self.stats.passed_through += 1;
-            return Ok(None);
+        if let Some(hairpin) = self.hairpin(d, sdp, out, sockets) {
+            self.stats.hairpins += 1;
+            return hairpin;
         }
         let mut active = 0;
         for m in sdp.media() {
@@ -646,11 +648,24 @@ impl Relay {
             .map_err(|_| RelayError::Unwritable)
     }
 
-    /// Whether an active stream of `sdp` names one of our relay ports. The
-    /// call that owns the port learns that the side behind it signals from
-    /// `d.peer_leg`, where this SDP goes: that party sends to the port.
-    fn pass_through(&mut self, d: &Dialog, sdp: &Sdp) -> bool {
+    /// An SDP that names our own relay ports: the second pass of a
+    /// hairpin. `None` when it names none. The side behind each such port
+    /// is the party this SDP goes to, so that side now signals from
+    /// `d.peer_leg`; a side whose pair is on another leg moves to a new
+    /// pair on that leg, so each phone is offered the relay on its own leg,
+    /// and the SDP is rewritten for it (`Some(Ok(Some(len)))`). When nothing
+    /// had to move (or could not: a fork shares the pair, or no pair is
+    /// free), the SDP goes on as it is (`Some(Ok(None))`): media sent there
+    /// reaches our relay anyway.
+    fn hairpin(
+        &mut self,
+        d: &Dialog,
+        sdp: &Sdp,
+        out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
+    ) -> Option<Result<Option<usize>, RelayError>> {
         let mut own = false;
+        let mut ports: Ports = [None; MAX_MEDIA];
         for m in sdp.media().filter(|m| !m.is_disabled()) {
             let Some(ip) = m.conn.and_then(|c| c.ip) else {
                 continue;
@@ -659,13 +674,40 @@ impl Relay {
                 continue;
             };
             own = true;
-            if let Some((ci, _, side)) = decode_owner(self.owner[self.slot(leg, pair)]) {
-                if let Some(c) = self.calls.get_mut(ci).filter(|c| c.used) {
-                    c.signal[side] = d.peer_leg;
-                }
+            let slot = self.slot(leg, pair);
+            let Some((ci, mi, side)) = decode_owner(self.owner[slot]) else {
+                continue;
+            };
+            if !self.calls[ci].used {
+                continue;
             }
+            self.calls[ci].signal[side] = d.peer_leg;
+            if leg == d.peer_leg || self.refs[slot] != 1 || m.index >= MAX_MEDIA {
+                continue;
+            }
+            let Some(new) = self.take_pair(d.peer_leg, sockets) else {
+                continue;
+            };
+            self.release_pair(leg, pair, sockets);
+            let c = &mut self.calls[ci];
+            c.media[mi].pair[side] = new;
+            c.legs[side] = d.peer_leg;
+            let s = self.slot(d.peer_leg, new);
+            self.owner[s] = encode_owner(ci, mi, side);
+            ports[m.index] = Some(self.port_of(new));
         }
-        own
+        if !own {
+            return None;
+        }
+        if ports.iter().all(Option::is_none) {
+            return Some(Ok(None));
+        }
+        let ip = self.media_ips[d.peer_leg];
+        Some(
+            sdp::rewrite(sdp, ip, &ports, out)
+                .map(Some)
+                .map_err(|_| RelayError::Unwritable),
+        )
     }
 
     /// Frees a slot that an offer created but could not fill.

@@ -37,7 +37,7 @@ class Capture:
     def __init__(self, run, host, iface):
         self.host, self.path = host, os.path.join(run.dir, f"{host}.pcap")
         self.proc = run.spawn(f"tcpdump-{host}", T.ns(host), [
-            "tcpdump", "-i", iface, "-n", "-U", "-s", "0", "-Z", "root", "-w", self.path, "udp"])
+            "tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-Z", "root", "-w", self.path, "udp"])
         if not wait_for(lambda: "listening on" in self.proc.log(), 5):
             raise SetupError(f"tcpdump on {host} did not start: {self.proc.log()[-300:]}")
         self.reader = pcap.Reader(self.path)
