@@ -149,8 +149,12 @@ pub enum Why {
     Loop,
     /// No leg can reach the destination (503).
     NoLeg,
-    /// A request from a public leg with nothing that authorises it (403).
+    /// A request from a public leg with nothing that authorises it: not a
+    /// token, a binding or a `--route` (403).
     Public,
+    /// A request from a public leg for a destination outside the trusted
+    /// networks (403).
+    PublicDestination,
     /// No relay slot or port pair free (503).
     RelayFull,
     /// SDP the relay cannot take: malformed, or too many streams (488).
@@ -178,6 +182,8 @@ impl Why {
     pub fn level(&self) -> Level {
         match self {
             Why::Malformed(_)
+            | Why::Public
+            | Why::PublicDestination
             | Why::DnsFull
             | Why::RelayFull
             | Why::SdpUnrelayed(_)
@@ -224,6 +230,9 @@ impl fmt::Display for Why {
             Why::Loop => "loop",
             Why::NoLeg => "no leg reaches the destination",
             Why::Public => "request from a public leg not for a token, user or route of ours",
+            Why::PublicDestination => {
+                "request from a public leg for an address outside the trusted networks"
+            }
             Why::RelayFull => "no relay slot or port pair free",
             Why::BadSdp(e) => return write!(f, "answering 488: {e}"),
             Why::SdpUnrelayed(e) => return write!(f, "SDP not relayed, forwarded as it was: {e}"),

@@ -163,8 +163,13 @@ fn media_is_relayed_with_latching_and_source_checks() {
 fn bye_cancel_and_failure_close_sessions() {
     let mut n = net(4);
     let inv = call(&mut n, "b1");
-    let bye = "BYE sip:alice@10.0.0.5:5071 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye\r\nMax-Forwards: 70\r\nRoute: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\nFrom: <sip:bob@example.com>;tag=btag\r\nTo: <sip:alice@example.org>;tag=atag\r\nCall-ID: b1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
-    assert!(n.send(1, UAS, bye).is_some());
+    // To the caller's Contact as the callee got it: a token.
+    let bye = format!("BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye\r\nMax-Forwards: 70\r\nRoute: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\nFrom: <sip:bob@example.com>;tag=btag\r\nTo: <sip:alice@example.org>;tag=atag\r\nCall-ID: b1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n", contact_of(&inv));
+    assert!(n
+        .send(1, UAS, &bye)
+        .unwrap()
+        .first_line()
+        .starts_with("BYE sip:alice@"));
     assert!(n.s.open.is_empty(), "BYE freed the pairs");
     assert_eq!(n.rtp(0, 20000, "127.0.0.1:40000", &[0x80; 20]), None);
     drop(inv);
@@ -239,10 +244,17 @@ fn forks_get_their_own_caller_side_and_the_first_2xx_wins() {
     assert_eq!(n.rtp(1, 20000, "127.0.0.3:30000", &rtp), None);
 }
 
+/// The caller's Contact as the callee got it (a token).
+fn contact_of(inv_at_uas: &Out) -> String {
+    inv_at_uas.headers("Contact")[0]
+        .trim_matches(['<', '>'])
+        .to_string()
+}
+
 fn reinvite_from_callee(inv_at_uas: &Out, sdp: &str) -> String {
-    let _ = inv_at_uas;
     with_sdp(
-        "INVITE sip:alice@10.0.0.5:5071 SIP/2.0\r\n\
+        &format!(
+            "INVITE {} SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKre\r\n\
 Max-Forwards: 70\r\n\
 Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n\
@@ -250,6 +262,8 @@ From: <sip:bob@example.com>;tag=btag\r\n\
 To: <sip:alice@example.org>;tag=atag\r\n\
 Call-ID: r1\r\n\
 CSeq: 2 INVITE\r\n",
+            contact_of(inv_at_uas)
+        ),
         sdp,
     )
 }

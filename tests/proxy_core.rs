@@ -133,19 +133,19 @@ fn max_forwards_table() {
 #[test]
 fn loose_route_popping_and_double_rr() {
     let mut p = two_legs();
-    // A BYE from the callee side carrying both of our Record-Routes.
-    let bye = "BYE sip:alice@127.0.0.1:5071 SIP/2.0\r\n\
-Via: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKbye1\r\n\
+    // A BYE from the caller side carrying both of our Record-Routes.
+    let bye = "BYE sip:bob@127.0.0.3:5072 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKbye1\r\n\
 Max-Forwards: 10\r\n\
-Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n\
-From: <sip:bob@example.com>;tag=btag\r\n\
-To: Alice <sip:alice@example.org>;tag=atag\r\n\
+Route: <sip:127.0.0.1;lr>, <sip:127.0.0.2;lr>\r\n\
+From: Alice <sip:alice@example.org>;tag=atag\r\n\
+To: <sip:bob@example.com>;tag=btag\r\n\
 Call-ID: call1@uac\r\n\
 CSeq: 2 BYE\r\n\
 Content-Length: 0\r\n\r\n";
-    let o = send(&mut p, 1, UAS, bye).unwrap();
-    assert_eq!(o.t.leg, 0, "the second popped Route fixes the leg");
-    assert_eq!(o.t.dst, UAC.parse().unwrap());
+    let o = send(&mut p, 0, UAC, bye).unwrap();
+    assert_eq!(o.t.leg, 1, "the second popped Route fixes the leg");
+    assert_eq!(o.t.dst, UAS.parse().unwrap());
     assert!(o.headers("Route").is_empty());
     assert_eq!(o.headers("Max-Forwards"), vec!["9"]);
     // The route set was fixed when the dialog was made (RFC 3261 §12.2.1.2).
@@ -397,7 +397,7 @@ fn public_legs_are_not_an_open_relay() {
     )
     .unwrap();
     assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
-    // In a dialog we record-routed: allowed to the LAN.
+    // Our Route URI is no secret: alone it opens nothing (finding 2).
     let o = send(
         &mut p,
         1,
@@ -405,8 +405,7 @@ fn public_legs_are_not_an_open_relay() {
         &inv.replace("Max-Forwards", "Route: <sip:127.0.0.2;lr>\r\nMax-Forwards"),
     )
     .unwrap();
-    assert!(o.first_line().starts_with("INVITE"));
-    assert_eq!(o.t.leg, 0);
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
 }
 
 #[test]
@@ -1078,4 +1077,108 @@ fn only_strictly_valid_messages_are_forwarded() {
     assert!(o.text.contains("From: \"Al\u{e9}\tice\""));
     assert_eq!(o.headers("Content-Length"), vec!["0"]);
     assert!(o.text.ends_with("Content-Length: 0\r\n\r\n"));
+}
+
+/// A request from an attacker on the WAN: `method` for `ruri`, with
+/// `route` lines.
+fn from_wan(method: &str, ruri: &str, route: &str) -> String {
+    let to_tag = if method == "INVITE" || method == "OPTIONS" {
+        ""
+    } else {
+        ";tag=t"
+    };
+    format!(
+        "{method} {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 198.51.100.66:5060;branch=z9hG4bKevil{}\r\n\
+Max-Forwards: 70\r\n\
+{route}\
+From: <sip:evil@198.51.100.66>;tag=e\r\n\
+To: <sip:victim@example.com>{to_tag}\r\n\
+Call-ID: evil@198.51.100.66\r\n\
+CSeq: 1 {method}\r\n\
+Contact: <sip:evil@198.51.100.66>\r\n\
+Content-Length: 0\r\n\r\n",
+        method.len()
+    )
+}
+
+const METHODS: [&str; 10] = [
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "INFO",
+    "REFER",
+];
+
+#[test]
+fn our_route_opens_nothing_from_the_wan() {
+    const EVIL: &str = "198.51.100.66:5060";
+    let routes = [
+        // Finding 1: WAN to WAN through a LAN Route.
+        "Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n",
+        // Finding 2: our Route URI alone, in every spelling.
+        "Route: <sip:127.0.0.2;lr>\r\n",
+        "Route: <sip:127.0.0.2:5060;lr>\r\n",
+        "Route: <sip:127.0.0.2;lr;maddr=127.0.0.1>\r\n",
+        "Route: <sip:127.0.0.1;lr>\r\n",
+        "Route: <sip:127.0.0.1;lr>, <sip:127.0.0.2;lr>\r\n",
+        "",
+    ];
+    for ruri in [
+        "sip:x@198.51.100.7",
+        "sip:x@198.51.100.7:5080",
+        "sip:bob@127.0.0.1:5071",
+        "sip:127.0.0.1:5071",
+    ] {
+        for route in routes {
+            for method in METHODS {
+                let mut p = two_legs();
+                let (o, _) = common::harness::exchange(
+                    &mut p,
+                    &mut NoSockets,
+                    Instant(1000),
+                    1,
+                    EVIL,
+                    from_wan(method, ruri, route).as_bytes(),
+                );
+                assert!(
+                    o.transmit().is_none_or(|t| t.dst == EVIL.parse().unwrap()),
+                    "{method} {ruri} {route:?}: {o:?}"
+                );
+            }
+        }
+    }
+    // Strict routing: our address as Request-URI, the real target last.
+    let mut p = two_legs();
+    let strict = from_wan(
+        "INVITE",
+        "sip:127.0.0.2",
+        "Route: <sip:bob@127.0.0.1:5071>\r\n",
+    );
+    let o = send(&mut p, 1, EVIL, &strict).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
+}
+
+#[test]
+fn a_token_from_the_wan_reaches_only_its_contact() {
+    let mut p = two_legs();
+    // alice's Contact went out on the WAN leg as a token.
+    let token = contact_uri(&send(&mut p, 0, UAC, &invite("")).unwrap());
+    // The token with our Routes: to alice.
+    let r = "Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n";
+    let o = send(&mut p, 1, UAS, &from_wan("BYE", &token, r)).unwrap();
+    assert_eq!((o.t.leg, o.t.dst), (0, UAC.parse().unwrap()));
+    // A token does not carry a request on to an address outside the LAN.
+    let out = "Route: <sip:127.0.0.2;lr>, <sip:198.51.100.7;lr>\r\n";
+    let o = send(&mut p, 1, UAS, &from_wan("BYE", &token, out)).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
+    // Nor through a double Record-Route that names the WAN leg.
+    let wan = "Route: <sip:127.0.0.2;lr>, <sip:127.0.0.2;lr>\r\n";
+    let o = send(&mut p, 1, UAS, &from_wan("BYE", &token, wan)).unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 403 Forbidden");
 }

@@ -122,7 +122,7 @@ impl Proxy {
         self.addressed_to_us(m, &target, &popped, &hop)?;
         self.check_loop(m)?;
         let out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
-        self.check_trust(in_leg, out_leg, &target, &popped, strict.is_some(), &hop)?;
+        self.check_trust(in_leg, out_leg, &target, &popped, &hop)?;
 
         let mut body_buf = [0u8; MAX_BODY];
         let (body, note) = if in_leg != out_leg {
@@ -502,24 +502,37 @@ impl Proxy {
         Ok(out_leg)
     }
 
-    /// Step 7b: nothing from a public leg reaches anyone unless it is in a
-    /// dialog we record-routed, a token we minted, a registered user or a
-    /// `--route`; and never public to public.
+    /// Step 7b: what a request from a public leg may reach. Only its
+    /// Request-URI authorises it (after the strict-routing repair): a
+    /// token we minted whose MAC verified, an AoR bound at our registrar,
+    /// or a `--route` rule. Our Route or Record-Route URI only routes: it
+    /// is no secret. Then the destination must be that contact itself (or
+    /// where its owner was seen sending from), the `--route` host, or an
+    /// address inside a `net=` of the trusted outgoing leg, and a popped
+    /// double Record-Route must name the outgoing leg. Never public to
+    /// public.
     fn check_trust(
         &self,
         in_leg: usize,
         out_leg: usize,
         target: &Target,
         popped: &Popped,
-        strict: bool,
         hop: &Hop,
     ) -> Result<(), Refuse> {
         if self.legs[in_leg].trusted {
             return Ok(());
         }
-        let known = !popped.elems.is_empty() || strict || target.found != Found::AsIs || hop.routed;
-        if !known || !self.legs[out_leg].trusted {
+        let authorised = target.found != Found::AsIs || hop.routed;
+        if !authorised || !self.legs[out_leg].trusted {
             return Err(Refuse::Reply(status::FORBIDDEN, Why::Public));
+        }
+        // With no Route left, the destination came from the contact (or
+        // the route host) itself.
+        let own = (target.found != Found::AsIs && popped.next.is_none()) || hop.routed;
+        let inside = |l: &super::Leg| l.nets.iter().any(|n| n.contains(hop.dst.ip()));
+        let outside = !own && !inside(&self.legs[out_leg]);
+        if outside || popped.fixed_out.is_some_and(|l| l != out_leg) {
+            return Err(Refuse::Reply(status::FORBIDDEN, Why::PublicDestination));
         }
         Ok(())
     }
