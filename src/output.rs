@@ -157,6 +157,8 @@ pub enum Why {
     PublicDestination,
     /// No relay slot or port pair free (503).
     RelayFull,
+    /// The offering public source holds all the relayed calls it may (503).
+    RelayPerSource,
     /// SDP the relay cannot take: malformed, or too many streams (488).
     BadSdp(OfferError),
     /// SDP in an ACK or a response that the relay could not take,
@@ -186,6 +188,7 @@ impl Why {
             | Why::PublicDestination
             | Why::DnsFull
             | Why::RelayFull
+            | Why::RelayPerSource
             | Why::SdpUnrelayed(_)
             | Why::ForeignResponse
             | Why::BadBranch
@@ -234,6 +237,7 @@ impl fmt::Display for Why {
                 "request from a public leg for an address outside the trusted networks"
             }
             Why::RelayFull => "no relay slot or port pair free",
+            Why::RelayPerSource => "this source holds all the relayed calls it may",
             Why::BadSdp(e) => return write!(f, "answering 488: {e}"),
             Why::SdpUnrelayed(e) => return write!(f, "SDP not relayed, forwarded as it was: {e}"),
             Why::TooLarge => "message too large",

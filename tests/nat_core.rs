@@ -566,3 +566,100 @@ fn a_side_behind_nat_gets_nothing_before_it_latches() {
         Some((1, wan_port, "127.0.0.3:31234".parse().unwrap()))
     );
 }
+
+/// An INVITE with SDP from the WAN (127.0.0.3) to `ruri`, call `id`.
+fn invite_from_wan(ruri: &str, id: &str) -> String {
+    with_sdp(
+        &format!(
+            "INVITE {ruri} SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bK{id}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:bob@example.com>;tag=w{id}\r\n\
+To: <sip:alice@example.org>\r\n\
+Call-ID: {id}\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:bob@127.0.0.3:5072>\r\n"
+        ),
+        &sdp_at("127.0.0.3", 30000),
+    )
+}
+
+#[test]
+fn one_wan_source_cannot_fill_the_relay_table() {
+    let mut n = net(4);
+    // alice's Contact as a token, which lets the WAN reach her.
+    let token = contact_of(&n.send(0, UAC, &invite("t0", OFFER)).unwrap());
+    // A quarter of four slots per public source: the second offer from the
+    // same address gets 503 without Retry-After.
+    let first = n.send(1, UAS, &invite_from_wan(&token, "w1")).unwrap();
+    assert!(first.first_line().starts_with("INVITE"), "{}", first.text);
+    let second = n.send(1, UAS, &invite_from_wan(&token, "w2")).unwrap();
+    assert_eq!(second.first_line(), "SIP/2.0 503 Service Unavailable");
+    assert!(second.headers("Retry-After").is_empty());
+    assert_eq!(n.p.relay_table().unwrap().stats().per_source_refused, 1);
+    // The LAN still gets its calls.
+    let lan = n.send(0, UAC, &invite("l1", OFFER)).unwrap();
+    assert!(lan.first_line().starts_with("INVITE"));
+    // An offer nobody answered frees its slot after 32 s; answered ones
+    // stay.
+    n.now = n.now + Duration::from_secs(31);
+    let stats = |n: &Net| n.p.relay_table().unwrap().active_calls();
+    assert_eq!(stats(&n), 3);
+    n.p.handle_timeout(&mut Cx::new(n.now, &mut n.s));
+    assert_eq!(stats(&n), 3);
+    n.now = n.now + Duration::from_secs(1);
+    n.p.handle_timeout(&mut Cx::new(n.now, &mut n.s));
+    assert_eq!(stats(&n), 0);
+    assert_eq!(n.p.relay_table().unwrap().stats().unanswered, 3);
+    // The WAN source may offer again.
+    let again = n.send(1, UAS, &invite_from_wan(&token, "w3")).unwrap();
+    assert!(again.first_line().starts_with("INVITE"));
+}
+
+#[test]
+fn an_answered_offer_keeps_its_slot() {
+    let mut n = net(4);
+    let inv = n.send(0, UAC, &invite("a1", OFFER)).unwrap();
+    // A provisional answer is enough.
+    n.send(1, UAS, &answer(&inv, "180 Ringing", "btag", ""))
+        .unwrap();
+    n.now = n.now + Duration::from_secs(60);
+    n.p.handle_timeout(&mut Cx::new(n.now, &mut n.s));
+    assert_eq!(n.p.relay_table().unwrap().active_calls(), 1);
+}
+
+#[test]
+fn a_latched_side_is_not_hijacked_in_the_learning_window() {
+    let mut n = net(4);
+    let inv = n
+        .send(0, UAC, &invite("j1", &sdp_at("127.0.0.1", 40000)))
+        .unwrap();
+    let wan_port = audio_port(&inv);
+    let ok = n
+        .send(
+            1,
+            UAS,
+            &answer(&inv, "200 OK", "btag", &sdp_at("127.0.0.3", 30000)),
+        )
+        .unwrap();
+    let lan_port = audio_port(&ok);
+    // The callee latches at once...
+    assert!(n.rtp(1, wan_port, "127.0.0.3:30000", &RTP).is_some());
+    // ...and a packet from its address but another port, a second after
+    // the answer, neither passes nor re-latches (finding 7).
+    n.now = n.now + Duration::from_secs(1);
+    assert_eq!(n.rtp(1, wan_port, "127.0.0.3:30002", &RTP), None);
+    assert_eq!(
+        n.rtp(0, lan_port, "127.0.0.1:40000", &RTP),
+        Some((1, wan_port, "127.0.0.3:30000".parse().unwrap()))
+    );
+    // A re-INVITE of the callee that moves its port opens a short window.
+    let re = reinvite_from_callee(&inv, &sdp_at("127.0.0.3", 30002))
+        .replace("Call-ID: r1", "Call-ID: j1");
+    n.send(1, UAS, &re).unwrap();
+    assert!(n.rtp(1, wan_port, "127.0.0.3:30002", &RTP).is_some());
+    assert_eq!(
+        n.rtp(0, lan_port, "127.0.0.1:40000", &RTP),
+        Some((1, wan_port, "127.0.0.3:30002".parse().unwrap()))
+    );
+}

@@ -427,6 +427,7 @@ fn nat_offer_answer_and_relay_allocate_nothing() {
         port_lo: 30000,
         port_hi: 30199,
         max_calls: 8,
+        max_per_source: None,
         media_timeout: std::time::Duration::from_secs(120),
         hold_timeout: std::time::Duration::from_secs(7200),
     });

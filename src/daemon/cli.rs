@@ -36,7 +36,7 @@ pub struct Options {
 pub const USAGE: &str = "\
 Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH]
                [--force-rewrite] [--nat-contacts | --no-nat-contacts]
-               [--nat] [--rtp-ports LO-HI] [--max-calls N]
+               [--nat] [--rtp-ports LO-HI] [--max-calls N] [--max-calls-per-source N]
                [--media-timeout SECS] [--hold-timeout SECS]
                [--registrar DOMAIN]... [--reg-max N] [--reg-expires MIN-MAX]
                [--reg-file PATH] [--auth-file PATH] [--auth-realm REALM]
@@ -61,6 +61,9 @@ Options:
   --nat              relay media of calls that cross legs (NAT helper)
   --rtp-ports LO-HI  relay port range (default 16384-16999)
   --max-calls N      calls the relay holds at once, forks included (default 64)
+  --max-calls-per-source N
+                     calls one source on a public leg may hold at once
+                     (default: a quarter of --max-calls, at least 1)
   --media-timeout S  end a relayed call after S seconds without media (120)
   --hold-timeout S   the same for calls on hold both ways (7200)
   --route D=HOST[:P] send requests for domain D (exact, *.parent, or *)
@@ -174,7 +177,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(
                 };
                 registrar_opt(&mut reg, &mut opts.reg_file, read, opt, &value)?;
             }
-            "--rtp-ports" | "--max-calls" | "--media-timeout" | "--hold-timeout" => {
+            "--rtp-ports"
+            | "--max-calls"
+            | "--max-calls-per-source"
+            | "--media-timeout"
+            | "--hold-timeout" => {
                 let value = match inline {
                     Some(v) => v.to_string(),
                     None => match args.next() {
@@ -395,6 +402,14 @@ fn relay_opt(r: &mut RelayConfig, opt: &str, v: &str) -> Result<(), String> {
             }
             r.port_lo = lo;
             r.port_hi = hi;
+        }
+        "--max-calls-per-source" => {
+            r.max_per_source = Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=4096).contains(n))
+                    .ok_or_else(|| format!("--max-calls-per-source {v:?}: expected 1 to 4096"))?,
+            );
         }
         "--max-calls" => {
             r.max_calls = v

@@ -52,6 +52,7 @@ impl Proxy {
             sender_leg: in_leg,
             peer_leg: out_leg,
             signal_ip: src.ip(),
+            public_source: (!self.legs[in_leg].trusted).then_some(src.ip()),
         };
         match rewrite_body(relay, cx, m, &d, buf) {
             Ok(b) => Ok((b, None)),
@@ -59,6 +60,10 @@ impl Proxy {
             Err(OfferError::Relay(RelayError::Capacity)) => {
                 Err(Refuse::Reply(status::SERVICE_UNAVAILABLE, Why::RelayFull))
             }
+            Err(OfferError::Relay(RelayError::PerSource)) => Err(Refuse::Reply(
+                status::SERVICE_UNAVAILABLE,
+                Why::RelayPerSource,
+            )),
             Err(e) => Err(Refuse::Reply(status::NOT_ACCEPTABLE_HERE, Why::BadSdp(e))),
         }
     }
@@ -86,6 +91,9 @@ impl Proxy {
         let from_tag = m.from().and_then(|f| f.tag()).unwrap_or_default();
         let to_tag = m.to().and_then(|t| t.tag()).unwrap_or_default();
         let invite = cseq.method == b"INVITE";
+        if invite {
+            relay.answered(call_id, from_tag, in_leg);
+        }
         if invite && code >= 300 {
             relay.close_early(call_id, from_tag, cx.sockets);
             return (None, None);
@@ -101,6 +109,7 @@ impl Proxy {
             sender_leg: in_leg,
             peer_leg: out_leg,
             signal_ip: src.ip(),
+            public_source: None,
         };
         let result = rewrite_body(relay, cx, m, &d, buf);
         if invite && (200..300).contains(&code) {

@@ -34,8 +34,12 @@ use std::net::{IpAddr, SocketAddr};
 pub use sdp::Ports;
 
 pub use crate::limits::MAX_MEDIA;
-/// How long a side may change its source after each offer or answer.
+/// How long a latched side may move to another source after an offer or
+/// answer of its own that changed its SDP address or port.
 const LEARN: Duration = Duration::from_secs(5);
+/// An offer that has seen no response at all in this long frees its slot
+/// (64 x T1, RFC 3261 §17.1.1.2).
+pub const OFFER_TIMEOUT: Duration = Duration::from_secs(32);
 use crate::limits::{DEFAULT_MAX_CALLS, MAX_CALL_ID, MAX_TAG};
 use crate::output::{Socket, Transmit};
 
@@ -47,6 +51,9 @@ pub struct RelayConfig {
     pub port_lo: u16,
     pub port_hi: u16,
     pub max_calls: usize,
+    /// Calls offered from one public source at once (`--max-calls-per-source`);
+    /// `None`: a quarter of `max_calls`, at least one.
+    pub max_per_source: Option<usize>,
     pub media_timeout: Duration,
     pub hold_timeout: Duration,
 }
@@ -59,6 +66,7 @@ impl Default for RelayConfig {
             port_lo: 16384,
             port_hi: 16999,
             max_calls: DEFAULT_MAX_CALLS,
+            max_per_source: None,
             media_timeout: Duration::from_secs(120),
             hold_timeout: Duration::from_secs(7200),
         }
@@ -66,6 +74,13 @@ impl Default for RelayConfig {
 }
 
 impl RelayConfig {
+    /// Calls one public source may hold at once.
+    pub fn per_source(&self) -> usize {
+        self.max_per_source
+            .unwrap_or(self.max_calls / 4)
+            .clamp(1, self.max_calls.max(1))
+    }
+
     pub fn pairs(&self) -> u16 {
         self.port_hi.saturating_sub(self.port_lo).div_ceil(2)
     }
@@ -80,6 +95,9 @@ impl RelayConfig {
 pub enum RelayError {
     /// No call slot or no port pair: 503 without Retry-After.
     Capacity,
+    /// The offering public source holds all the calls it may: 503 without
+    /// Retry-After.
+    PerSource,
     /// More than [`MAX_MEDIA`] active streams: 488.
     TooManyStreams,
     /// The SDP could not be written (too large): 488.
@@ -101,6 +119,9 @@ impl core::fmt::Display for OfferError {
             OfferError::Sdp(e) => write!(f, "bad SDP: {e}"),
             OfferError::Relay(RelayError::Capacity) => {
                 f.write_str("no relay slot or port pair free")
+            }
+            OfferError::Relay(RelayError::PerSource) => {
+                f.write_str("this source holds all the relayed calls it may")
             }
             OfferError::Relay(RelayError::TooManyStreams) => f.write_str("too many media streams"),
             OfferError::Relay(RelayError::Unwritable) | OfferError::TooLarge => {
@@ -124,6 +145,9 @@ pub struct Dialog<'a> {
     /// Where the message carrying the SDP came from: a phone behind its own
     /// NAT signals a private address but sends from this one.
     pub signal_ip: IpAddr,
+    /// The sender's address when it came in on a public leg: the calls it
+    /// creates count against it.
+    pub public_source: Option<IpAddr>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -133,6 +157,10 @@ pub struct RelayStats {
     pub no_target: u64,
     /// Packets whose destination would have been one of our own sockets.
     pub to_self: u64,
+    /// Calls refused because their public source held its share.
+    pub per_source_refused: u64,
+    /// Calls freed because their offer saw no response in time.
+    pub unanswered: u64,
     /// Packets held back from a side that has not latched, because its
     /// SDP names another address than its signalling came from (behind
     /// NAT, its SDP address is not reachable).
@@ -183,6 +211,12 @@ struct Call {
     /// Another call slot whose side-1 pairs this fork shares.
     fork_of: Option<usize>,
     last_activity: Instant,
+    /// The public address that offered it, if one did.
+    source: Option<IpAddr>,
+    /// When the first offer came; until any response, it expires after
+    /// [`OFFER_TIMEOUT`].
+    offered_at: Instant,
+    answered: bool,
 }
 
 impl Call {
@@ -197,6 +231,9 @@ impl Call {
             confirmed: false,
             fork_of: None,
             last_activity: Instant(0),
+            source: None,
+            offered_at: Instant(0),
+            answered: false,
         }
     }
 
@@ -475,6 +512,17 @@ impl Relay {
                 _ => {}
             }
         }
+        if let (Some(ip), None) = (d.public_source, fork_parent) {
+            let held = self
+                .calls
+                .iter()
+                .filter(|c| c.used && c.fork_of.is_none() && c.source == Some(ip))
+                .count();
+            if held >= self.cfg.per_source() {
+                self.stats.per_source_refused += 1;
+                return Err(RelayError::PerSource);
+            }
+        }
         let free = self
             .calls
             .iter()
@@ -484,6 +532,8 @@ impl Relay {
         call.used = true;
         let _ = call.call_id.extend_from_slice(d.call_id);
         call.last_activity = now;
+        call.offered_at = now;
+        call.source = d.public_source;
         let side = match fork_parent {
             Some(p) => {
                 let parent = &self.calls[p];
@@ -492,6 +542,10 @@ impl Relay {
                 call.legs = parent.legs;
                 call.signal = parent.signal;
                 call.fork_of = Some(p);
+                call.source = parent.source;
+                call.offered_at = parent.offered_at;
+                // A fork exists because an answer came.
+                call.answered = true;
                 let need = parent.media.iter().filter(|m| m.used).count();
                 if self.free_pairs(call.legs[0]) < need {
                     return Err(RelayError::Capacity);
@@ -629,7 +683,14 @@ impl Relay {
             let rtcp_ip = m.rtcp_addr.and_then(|a| a.ip).or(sdp_ip);
             let st = &mut self.calls[ci].media[m.index];
             let peer = &mut st.peer[side];
-            peer.rtp = target(m.port_value);
+            let new_rtp = target(m.port_value);
+            // A latched side may move only when its own SDP moved, and only
+            // for a while: another port of the same host is no reason to
+            // re-latch (a hijack in the learning window).
+            if new_rtp != peer.rtp && (peer.latched_rtp.is_some() || peer.latched_rtcp.is_some()) {
+                peer.learn_until = now + LEARN;
+            }
+            peer.rtp = new_rtp;
             peer.rtcp = match (rtcp_ip, m.rtcp_port) {
                 (Some(ip), Some(p)) if !ip.is_unspecified() => Some(SocketAddr::new(ip, p)),
                 _ => target(m.port_value.saturating_add(1)),
@@ -638,7 +699,6 @@ impl Relay {
             peer.plain = !m.is_rtp;
             peer.holding = hold;
             peer.allowed = [sdp_ip.filter(|ip| !ip.is_unspecified()), Some(d.signal_ip)];
-            peer.learn_until = now + LEARN;
             ports[m.index] = Some(self.cfg.port_lo + 2 * st.pair[1 - side]);
         }
         self.calls[ci].last_activity = now;
@@ -743,7 +803,7 @@ impl Relay {
                     && c.media[mi].used
                     && c.legs[1] == leg
                     && c.media[mi].pair[1] == pair
-                    && c.media[mi].peer[1].accepts(now, src)
+                    && c.media[mi].peer[1].accepts(now, src, odd)
             };
             if !accepts(&self.calls[ci]) {
                 if let Some(f) = self.calls.iter().position(accepts) {
@@ -754,7 +814,7 @@ impl Relay {
         let call = &mut self.calls[ci];
         let st = &mut call.media[mi];
         let from = &mut st.peer[side];
-        if !from.accepts(now, src) {
+        if !from.accepts(now, src, odd) {
             self.stats.foreign_source += 1;
             return None;
         }
@@ -811,7 +871,22 @@ impl Relay {
         } else {
             self.cfg.media_timeout
         };
-        c.last_activity + t
+        let idle = c.last_activity + t;
+        if c.answered {
+            idle
+        } else {
+            idle.min(c.offered_at + OFFER_TIMEOUT)
+        }
+    }
+
+    /// A response from `leg` to the INVITE of (`call_id`, `from_tag`): the
+    /// offer is answered and keeps its slot past [`OFFER_TIMEOUT`].
+    pub fn answered(&mut self, call_id: &[u8], from_tag: &[u8], leg: usize) {
+        for c in self.calls.iter_mut() {
+            if c.used && c.call_id == call_id && c.tags[0] == from_tag && c.signal[1] == leg {
+                c.answered = true;
+            }
+        }
     }
 
     /// When the next idle call expires.
@@ -826,9 +901,15 @@ impl Relay {
     /// Frees calls idle past their timeout.
     pub fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
         for i in 0..self.calls.len() {
-            if self.calls[i].used && self.deadline(&self.calls[i]) <= now {
+            let c = &self.calls[i];
+            if c.used && self.deadline(c) <= now {
+                let unanswered = !c.answered && now >= c.offered_at + OFFER_TIMEOUT;
                 self.close(i, sockets);
-                self.stats.expired += 1;
+                if unanswered {
+                    self.stats.unanswered += 1;
+                } else {
+                    self.stats.expired += 1;
+                }
             }
         }
     }
@@ -840,13 +921,20 @@ impl Peer {
         self.allowed[0].is_some() && self.allowed[0] != self.allowed[1]
     }
 
-    /// The latched source, or (before latching, and for a few seconds after
-    /// each offer or answer) any port on an address the signalling named.
-    fn accepts(&self, now: Instant, src: SocketAddr) -> bool {
+    /// A latched source; or, before this kind of packet (RTP, or RTCP on
+    /// the odd port) has latched, and for a few seconds after an offer or
+    /// answer of this side that moved its SDP, any port on an address the
+    /// signalling named.
+    fn accepts(&self, now: Instant, src: SocketAddr, odd: bool) -> bool {
         if self.latched_rtp == Some(src) || self.latched_rtcp == Some(src) {
             return true;
         }
-        let learning = self.latched_rtp.is_none() || now < self.learn_until;
+        let latched = if odd && !self.mux {
+            self.latched_rtcp
+        } else {
+            self.latched_rtp
+        };
+        let learning = latched.is_none() || now < self.learn_until;
         learning && self.allowed.contains(&Some(src.ip()))
     }
 }

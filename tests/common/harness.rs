@@ -34,6 +34,7 @@ pub fn relay_config(max_calls: usize) -> RelayConfig {
         port_lo: 20000,
         port_hi: 20099,
         max_calls,
+        max_per_source: None,
         media_timeout: Duration::from_secs(120),
         hold_timeout: Duration::from_secs(7200),
     }
