@@ -48,4 +48,5 @@ pub mod registrar;
 pub mod relay;
 pub mod sdp;
 pub mod sip;
+pub mod status;
 pub mod time;

@@ -898,5 +898,62 @@ fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
     });
     assert_eq!(allocs, 0, "the DNS path of the proxy allocated");
     assert_eq!(forwarded, 38);
-    assert_eq!(p.stats().parked, 20);
+    assert_eq!(p.stats().counted(edgesip::output::Why::DnsWait), 20);
+}
+
+#[test]
+fn a_status_request_allocates_nothing() {
+    use edgesip::status::{answer, MAX_ANSWER};
+    use edgesip::time::Instant;
+    let specs = vec![
+        edgesip::config::LegSpec::new(
+            "lan",
+            "127.0.0.1:5060".parse().expect("addr"),
+            &["127.0.0.1/32".parse().expect("net")],
+        ),
+        edgesip::config::LegSpec::new("wan", "127.0.0.2:5060".parse().expect("addr"), &[]),
+    ];
+    let mut cfg = edgesip::config::Config::with_legs(specs);
+    cfg.registrar = Some(edgesip::registrar::RegistrarConfig {
+        domains: vec!["example.com".into()],
+        ..Default::default()
+    });
+    cfg.nat = Some(edgesip::relay::RelayConfig::default());
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"status secret", 1).expect("proxy");
+    let mut out = vec![0u8; 65_535];
+    for u in 0..50 {
+        let reg = register_text(u, 1, true, "");
+        let t = p
+            .handle(
+                &mut Cx::new(Instant(1), &mut NoSockets),
+                0,
+                "127.0.0.1:5070".parse().expect("addr"),
+                &reg,
+                &mut out,
+            )
+            .transmit();
+        assert!(t.is_some());
+    }
+    let mut answer_buf = vec![0u8; MAX_ANSWER];
+    let requests: [&[u8]; 9] = [
+        b"summary text",
+        b"summary json",
+        b"summary prometheus",
+        b"bindings text 0",
+        b"bindings json 10",
+        b"calls text",
+        b"calls json",
+        b"registrations text",
+        b"nonsense",
+    ];
+    let mut written = 0;
+    let allocs = count_allocs(|| {
+        for _ in 0..20 {
+            for r in requests {
+                written += answer(&p, Instant(5000), r, &mut answer_buf);
+            }
+        }
+    });
+    assert_eq!(allocs, 0, "a status answer allocated");
+    assert!(written > 20 * 3000, "{written}");
 }

@@ -183,6 +183,10 @@ impl Proxy {
         match rw.ensure_content_length().and_then(|()| rw.emit(out)) {
             Ok(len) => {
                 self.stats.responses_forwarded += 1;
+                let register = m.cseq().is_some_and(|c| c.method == b"REGISTER");
+                if register && m.status() == Some(200) {
+                    self.registrations.note(cx.now, src, m);
+                }
                 Outcome::Forwarded {
                     tx: Transmit::leg(out_leg, SocketAddr::new(ip, port), len),
                     note,
