@@ -994,13 +994,13 @@ fn the_wan_guards_allocate_nothing() {
     let mut out = vec![0u8; 65_535];
     let lan: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
     let wan: std::net::SocketAddr = "127.0.0.3:5072".parse().expect("addr");
-    let mut run = |p: &mut edgesip::proxy::Proxy,
-                   socks: &mut FakeSockets,
-                   now: u64,
-                   leg: usize,
-                   src: std::net::SocketAddr,
-                   msg: &[u8],
-                   out: &mut [u8]| {
+    let run = |p: &mut edgesip::proxy::Proxy,
+               socks: &mut FakeSockets,
+               now: u64,
+               leg: usize,
+               src: std::net::SocketAddr,
+               msg: &[u8],
+               out: &mut [u8]| {
         p.handle(&mut Cx::new(Instant(now), socks), leg, src, msg, out)
     };
     // alice's Contact leaves as a token.
