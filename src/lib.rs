@@ -49,4 +49,5 @@ pub mod relay;
 pub mod sdp;
 pub mod sip;
 pub mod status;
+pub mod stream;
 pub mod time;
