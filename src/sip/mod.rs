@@ -17,6 +17,7 @@
 mod addr;
 mod cursor;
 mod error;
+#[allow(unsafe_code)]
 mod fixed;
 mod header;
 mod message;
