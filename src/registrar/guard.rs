@@ -185,6 +185,7 @@ impl Lockouts {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 
