@@ -33,6 +33,8 @@
 //! - **Capacities are fixed at start-up.** A full table is an answer (503,
 //!   513) or a counted drop, never a reallocation.
 #![forbid(unsafe_op_in_unsafe_fn)]
+// `unsafe` lives in two modules only: `daemon::sys` and `sip::fixed`.
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod cx;

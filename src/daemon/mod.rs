@@ -19,6 +19,7 @@ pub mod key;
 pub mod log;
 mod media;
 pub mod persist;
+#[allow(unsafe_code)]
 mod sys;
 
 use std::fmt;

@@ -50,6 +50,7 @@ fn strip_comment<'a>(line: &'a str, starts: &[char]) -> &'a str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};

@@ -12,6 +12,14 @@
 //! - [`resolver`]: [`Resolver`], RFC 3263 NAPTR → SRV → A/AAAA with a
 //!   fixed-size cache, over the pieces above.
 
+// Packet bytes are untrusted: keep every access checked.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 pub mod conf;
 pub mod name;
 pub mod resolver;

@@ -208,6 +208,7 @@ pub(crate) fn read_name(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

@@ -262,6 +262,7 @@ impl<'a> Iterator for Records<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
     use crate::dns::wire::{Naptr, Soa, Srv};

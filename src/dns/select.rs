@@ -129,6 +129,7 @@ fn in_order<'s, T>(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
     use crate::dns::Name;

@@ -227,6 +227,7 @@ fn char_string(rd: &[u8], at: usize) -> Result<(&[u8], usize), DnsError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

@@ -73,7 +73,7 @@ impl Branch {
         if b.len() != LEN || !b.starts_with(PREFIX) {
             return None;
         }
-        let rest = &b[PREFIX.len()..];
+        let rest: &[u8; LEN - PREFIX.len()] = b.get(PREFIX.len()..)?.try_into().ok()?;
         let digit = crate::hex::digit(rest[0])?;
         Some(Branch {
             leg: digit & 7,
@@ -91,7 +91,10 @@ impl Branch {
 
     pub fn write(&self, c: &mut Cursor) -> Result<(), Full> {
         c.put(PREFIX)?;
-        c.put(&[crate::hex::DIGITS[usize::from(self.digit())]])?;
+        let digit = crate::hex::DIGITS
+            .get(usize::from(self.digit()))
+            .ok_or(Full)?;
+        c.put(&[*digit])?;
         c.put_hex(&self.t)?;
         c.put_hex(&self.l)?;
         c.put_hex(&self.m)

@@ -5,7 +5,7 @@
 
 use super::leg::Leg;
 use super::token::{self, DefaultCipher, TokenError, MAX_PLAIN, MAX_TOKEN_LEN};
-use crate::sip::{Error, HeaderName, Message, Rewriter, Uri};
+use crate::sip::{Error, Full, HeaderName, Message, Rewriter, Uri};
 use std::net::SocketAddr;
 
 pub struct Tokens {
@@ -91,7 +91,7 @@ impl Tokens {
         out_leg: usize,
         nat: Option<SocketAddr>,
     ) -> Result<(), Error> {
-        let out = &legs[out_leg];
+        let out = legs.get(out_leg).ok_or(Error::Overlap)?;
         for (_, c) in m.addrs(HeaderName::Contact) {
             let uri = c.uri;
             if !matches!(uri.scheme, crate::sip::Scheme::Sip) {
@@ -112,7 +112,9 @@ impl Tokens {
                 }
             }
             // The URI without its scheme goes into the token.
-            let contact = &uri.raw[4..];
+            let Some(contact) = uri.raw.get(4..) else {
+                continue;
+            };
             let nat = if self.nat { nat } else { None };
             let mut tok = [0u8; MAX_TOKEN_LEN];
             let n = token::encode(
@@ -127,7 +129,7 @@ impl Tokens {
             .map_err(|_| Error::Malformed(HeaderName::Contact))?;
             rw.replace(uri.raw, |w| {
                 w.put(b"sip:")?;
-                w.put(&tok[..n])?;
+                w.put(tok.get(..n).ok_or(Full)?)?;
                 w.put(b"@")?;
                 w.put(out.adv_text.as_bytes())
             })?;

@@ -51,7 +51,8 @@ impl Proxy {
         let branch = self
             .brancher
             .make(in_leg as u8, plan.direct, m, &top, &prev);
-        let (inl, outl) = (&self.legs[in_leg], &self.legs[out_leg]);
+        let inl = self.legs.get(in_leg).ok_or(Error::Overlap)?;
+        let outl = self.legs.get(out_leg).ok_or(Error::Overlap)?;
         let mut rw = Rewriter::new(m);
 
         // A route set is fixed when the dialog is made (RFC 3261 §12.2.1.2,

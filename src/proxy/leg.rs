@@ -96,8 +96,8 @@ pub fn build(cfg: &Config) -> Result<heapless::Vec<Leg, MAX_LEGS>, String> {
 /// never chosen.
 pub fn choose(legs: &[Leg], dst: IpAddr, incoming: usize) -> Option<usize> {
     let family = |l: &Leg| l.addr.is_ipv4() == dst.is_ipv4();
-    if legs.len() == 1 {
-        return family(&legs[0]).then_some(0);
+    if let [only] = legs {
+        return family(only).then_some(0);
     }
     let by_net = legs
         .iter()

@@ -14,6 +14,14 @@
 //!   and the tokens behind it; [`leg`]: the legs as the core sees them;
 //!   [`park`]: requests waiting for DNS; [`stun`]: STUN Binding answers.
 
+// Packet bytes are untrusted: keep every access checked.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod branch;
 mod contact;
 mod forward;
@@ -328,7 +336,9 @@ impl Proxy {
             let Some((leg, src, len)) = self.parked.take(ticket, &mut buf) else {
                 continue;
             };
-            let data = &buf[..len];
+            let Some(data) = buf.get(..len) else {
+                continue;
+            };
             let o = match result {
                 // The answer is in the cache now: the request goes through
                 // the whole path again and finds it there.
@@ -424,7 +434,10 @@ impl Proxy {
         m: &Message,
         out: &mut [u8],
     ) -> Outcome {
-        if !self.legs[leg].trusted && !self.sources.allow(src.ip(), cx.now) {
+        let Some(trusted) = self.legs.get(leg).map(|l| l.trusted) else {
+            return Outcome::Dropped(Why::UnknownLeg);
+        };
+        if !trusted && !self.sources.allow(src.ip(), cx.now) {
             return Outcome::Dropped(Why::RateLimited);
         }
         // The registrar comes first in the chain: a REGISTER for its
@@ -432,7 +445,6 @@ impl Proxy {
         if m.is_method(b"REGISTER") {
             if let Some(r) = self.registrar.as_mut() {
                 let tag = crate::sip::stateless_to_tag(&self.tag_key, m);
-                let trusted = self.legs[leg].trusted;
                 match r.handle_register(cx.now, leg, trusted, src, m, &tag, out) {
                     Some(Ok(reg)) => {
                         return Outcome::Answered {

@@ -52,7 +52,7 @@ impl Proxy {
             sender_leg: in_leg,
             peer_leg: out_leg,
             signal_ip: src.ip(),
-            public_source: (!self.legs[in_leg].trusted).then_some(src.ip()),
+            public_source: (!self.legs.get(in_leg).is_some_and(|l| l.trusted)).then_some(src.ip()),
         };
         match rewrite_body(relay, cx, m, &d, buf) {
             Ok(b) => Ok((b, None)),
@@ -135,15 +135,18 @@ fn rewrite_body<'b>(
     let Some(range) = find_sdp(m.content_type(), body).map_err(OfferError::Sdp)? else {
         return Ok(None);
     };
-    let sdp = Sdp::parse(&body[range.clone()]).map_err(OfferError::Sdp)?;
+    let (Some(sdp), Some(tail)) = (body.get(range.clone()), body.get(range.end..)) else {
+        return Ok(None);
+    };
+    let sdp = Sdp::parse(sdp).map_err(OfferError::Sdp)?;
     let head = range.start;
-    let tail = &body[range.end..];
     if head > MAX_BODY {
         return Err(OfferError::TooLarge);
     }
-    buf[..head].copy_from_slice(&body[..head]);
+    let (before, room) = buf.split_at_mut_checked(head).ok_or(OfferError::TooLarge)?;
+    before.copy_from_slice(body.get(..head).ok_or(OfferError::TooLarge)?);
     let Some(n) = relay
-        .offer_answer(cx.now, d, &sdp, &mut buf[head..], cx.sockets)
+        .offer_answer(cx.now, d, &sdp, room, cx.sockets)
         .map_err(OfferError::Relay)?
     else {
         // It names one of our relay ports: on as it is.
@@ -153,6 +156,7 @@ fn rewrite_body<'b>(
     if end > MAX_BODY {
         return Err(OfferError::TooLarge);
     }
-    buf[head + n..end].copy_from_slice(tail);
-    Ok(Some(&buf[..end]))
+    let dst = buf.get_mut(head + n..end).ok_or(OfferError::TooLarge)?;
+    dst.copy_from_slice(tail);
+    Ok(Some(buf.get(..end).ok_or(OfferError::TooLarge)?))
 }

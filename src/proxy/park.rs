@@ -35,15 +35,17 @@ impl Parked {
         }
     }
 
-    fn bytes(&self, i: usize) -> &[u8] {
-        &self.data[i * PARK_SLOT..i * PARK_SLOT + self.slots[i].len]
+    fn bytes(&self, i: usize) -> Option<&[u8]> {
+        let len = self.slots.get(i)?.len;
+        self.data.get(i * PARK_SLOT..i * PARK_SLOT + len)
     }
 
     /// A retransmission of a request that is already waiting.
     pub fn holds(&self, src: SocketAddr, bytes: &[u8]) -> bool {
-        (0..self.slots.len()).any(|i| {
-            self.slots[i].ticket.is_some() && self.slots[i].src == src && self.bytes(i) == bytes
-        })
+        self.slots
+            .iter()
+            .enumerate()
+            .any(|(i, s)| s.ticket.is_some() && s.src == src && self.bytes(i) == Some(bytes))
     }
 
     /// Keeps `bytes` until `ticket` finishes; false when full or too big.
@@ -51,11 +53,22 @@ impl Parked {
         if bytes.len() > PARK_SLOT {
             return false;
         }
-        let Some(i) = self.slots.iter().position(|s| s.ticket.is_none()) else {
+        let Some((i, slot)) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.ticket.is_none())
+        else {
             return false;
         };
-        self.data[i * PARK_SLOT..i * PARK_SLOT + bytes.len()].copy_from_slice(bytes);
-        self.slots[i] = Slot {
+        let Some(dst) = self
+            .data
+            .get_mut(i * PARK_SLOT..i * PARK_SLOT + bytes.len())
+        else {
+            return false;
+        };
+        dst.copy_from_slice(bytes);
+        *slot = Slot {
             ticket: Some(ticket),
             leg,
             src,
@@ -67,9 +80,10 @@ impl Parked {
     /// Takes the request waiting for `ticket`, copying it into `buf`.
     pub fn take(&mut self, ticket: Ticket, buf: &mut [u8]) -> Option<(usize, SocketAddr, usize)> {
         let i = self.slots.iter().position(|s| s.ticket == Some(ticket))?;
-        let s = self.slots[i];
-        buf.get_mut(..s.len)?.copy_from_slice(self.bytes(i));
-        self.slots[i].ticket = None;
+        let data = self.bytes(i)?;
+        buf.get_mut(..data.len())?.copy_from_slice(data);
+        let s = self.slots.get_mut(i)?;
+        s.ticket = None;
         Some((s.leg, s.src, s.len))
     }
 }

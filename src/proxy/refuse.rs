@@ -79,14 +79,13 @@ impl Proxy {
         let mut c = Cursor::new(&mut line);
         // Too many options for the line: as many as fit.
         let _ = unsupported(&mut c, m, HeaderName::ProxyRequire);
-        let n = c.len();
         self.reply(
             leg,
             src,
             m,
             status::BAD_EXTENSION,
             Why::BadExtension,
-            &[&line[..n]],
+            &[c.written()],
             out,
         )
     }
@@ -130,7 +129,6 @@ impl Proxy {
         {
             return Outcome::Dropped(why);
         }
-        let n = c.len();
-        self.reply_with(leg, src, &m, 400, &reason[..n], why, &[], out)
+        self.reply_with(leg, src, &m, 400, c.written(), why, &[], out)
     }
 }

@@ -267,8 +267,9 @@ impl Proxy {
                 leg,
             } if contact.len() <= buf.uri.len() => {
                 let n = contact.len();
-                buf.uri[..n].copy_from_slice(contact);
-                let text = &buf.uri[..n];
+                let dst = buf.uri.get_mut(..n).ok_or(not_found(Why::NoBinding))?;
+                dst.copy_from_slice(contact);
+                let text = buf.uri.get(..n).ok_or(not_found(Why::NoBinding))?;
                 Ok(Target {
                     uri: Uri::parse(text).ok_or(not_found(Why::NoBinding))?,
                     text: Some(text),
@@ -298,12 +299,16 @@ impl Proxy {
             Ok(b) if b.out_leg == in_leg => {
                 let n = b.contact.len() + 4;
                 buf.uri[..4].copy_from_slice(b"sip:");
-                buf.uri[4..n].copy_from_slice(b.contact);
+                let dst = buf
+                    .uri
+                    .get_mut(4..n)
+                    .ok_or(not_found(Why::BadToken(None)))?;
+                dst.copy_from_slice(b.contact);
                 let found = Found::Token {
                     in_leg: b.in_leg,
                     nat: b.nat,
                 };
-                let text = &buf.uri[..n];
+                let text = buf.uri.get(..n).ok_or(not_found(Why::BadToken(None)))?;
                 let uri = Uri::parse(text).ok_or(not_found(Why::BadToken(None)))?;
                 return Ok(Target {
                     uri,
@@ -369,10 +374,13 @@ impl Proxy {
                     .filter(|_| !local)
                     .map(|(h, p)| (h.as_bytes(), *p)),
             };
-            if let Some((h, p)) = next.filter(|(h, _)| h.len() <= host_buf.len()) {
-                host_buf[..h.len()].copy_from_slice(h);
-                host = &host_buf[..h.len()];
-                port = p;
+            // A host longer than the buffer is not used.
+            if let Some((h, p)) = next {
+                if let Some(dst) = host_buf.get_mut(..h.len()) {
+                    dst.copy_from_slice(h);
+                    host = dst;
+                    port = p;
+                }
             }
         }
         // Only without a Route left: with one, the Route is the next hop.
@@ -496,7 +504,11 @@ impl Proxy {
                 None => leg::choose(&self.legs, dst.ip(), in_leg).ok_or(unavailable(Why::NoLeg))?,
             },
         };
-        if self.legs[out_leg].addr.is_ipv4() != dst.is_ipv4() {
+        if self
+            .legs
+            .get(out_leg)
+            .is_none_or(|l| l.addr.is_ipv4() != dst.is_ipv4())
+        {
             return Err(unavailable(Why::NoLeg));
         }
         Ok(out_leg)
@@ -519,18 +531,18 @@ impl Proxy {
         popped: &Popped,
         hop: &Hop,
     ) -> Result<(), Refuse> {
-        if self.legs[in_leg].trusted {
+        if self.legs.get(in_leg).is_some_and(|l| l.trusted) {
             return Ok(());
         }
         let authorised = target.found != Found::AsIs || hop.routed;
-        if !authorised || !self.legs[out_leg].trusted {
+        if !authorised || !self.legs.get(out_leg).is_some_and(|l| l.trusted) {
             return Err(Refuse::Reply(status::FORBIDDEN, Why::Public));
         }
         // With no Route left, the destination came from the contact (or
         // the route host) itself.
         let own = (target.found != Found::AsIs && popped.next.is_none()) || hop.routed;
         let inside = |l: &super::Leg| l.nets.iter().any(|n| n.contains(hop.dst.ip()));
-        let outside = !own && !inside(&self.legs[out_leg]);
+        let outside = !own && !self.legs.get(out_leg).is_some_and(inside);
         if outside || popped.fixed_out.is_some_and(|l| l != out_leg) {
             return Err(Refuse::Reply(status::FORBIDDEN, Why::PublicDestination));
         }
@@ -563,8 +575,12 @@ fn route_for<'r>(routes: &'r [Route], domain: &[u8]) -> Option<&'r Route> {
         return exact;
     }
     let mut d = domain;
-    while let Some(dot) = d.iter().position(|b| *b == b'.') {
-        d = &d[dot + 1..];
+    while let Some(rest) = d
+        .iter()
+        .position(|b| *b == b'.')
+        .and_then(|dot| d.get(dot + 1..))
+    {
+        d = rest;
         let hit = routes.iter().find(|r| {
             r.domain
                 .strip_prefix("*.")

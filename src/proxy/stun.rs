@@ -8,11 +8,13 @@ const HEADER: usize = 20;
 
 /// A Binding request: type 0x0001, a length that matches, the magic cookie.
 pub fn is_binding_request(d: &[u8]) -> bool {
-    d.len() >= HEADER
-        && d[0..2] == [0x00, 0x01]
-        && usize::from(u16::from_be_bytes([d[2], d[3]])) == d.len() - HEADER
+    let Some(h) = d.first_chunk::<HEADER>() else {
+        return false;
+    };
+    h[0..2] == [0x00, 0x01]
+        && usize::from(u16::from_be_bytes([h[2], h[3]])) == d.len() - HEADER
         && d.len().is_multiple_of(4)
-        && d[4..8] == COOKIE
+        && h[4..8] == COOKIE
 }
 
 /// Writes a Binding success response with XOR-MAPPED-ADDRESS for `src`.
@@ -21,7 +23,7 @@ pub fn answer(req: &[u8], src: SocketAddr, out: &mut [u8]) -> Option<usize> {
     let addr_len = if src.is_ipv4() { 4 } else { 16 };
     let attr_len = 4 + addr_len;
     let total = HEADER + 4 + attr_len;
-    let o = out.get_mut(..total)?;
+    let (o, addr) = out.get_mut(..total)?.split_first_chunk_mut::<28>()?;
     o[0..2].copy_from_slice(&[0x01, 0x01]);
     o[2..4].copy_from_slice(&((4 + attr_len) as u16).to_be_bytes());
     o[4..8].copy_from_slice(&COOKIE);
@@ -38,13 +40,13 @@ pub fn answer(req: &[u8], src: SocketAddr, out: &mut [u8]) -> Option<usize> {
     mask[4..].copy_from_slice(txid);
     match src.ip() {
         IpAddr::V4(a) => {
-            for (i, b) in a.octets().iter().enumerate() {
-                o[28 + i] = b ^ mask[i];
+            for ((d, b), m) in addr.iter_mut().zip(a.octets()).zip(mask) {
+                *d = b ^ m;
             }
         }
         IpAddr::V6(a) => {
-            for (i, b) in a.octets().iter().enumerate() {
-                o[28 + i] = b ^ mask[i];
+            for ((d, b), m) in addr.iter_mut().zip(a.octets()).zip(mask) {
+                *d = b ^ m;
             }
         }
     }
@@ -52,6 +54,7 @@ pub fn answer(req: &[u8], src: SocketAddr, out: &mut [u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

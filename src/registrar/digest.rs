@@ -161,12 +161,14 @@ impl Nonces {
         if nonce.len() != NONCE_LEN {
             return NonceState::Invalid;
         }
-        let Some(ts) = crate::hex::decode_u64(&nonce[..8]).and_then(|t| u32::try_from(t).ok())
-        else {
+        let Some((ts_hex, mac_hex)) = nonce.split_at_checked(8) else {
+            return NonceState::Invalid;
+        };
+        let Some(ts) = crate::hex::decode_u64(ts_hex).and_then(|t| u32::try_from(t).ok()) else {
             return NonceState::Invalid;
         };
         let want = hex32(self.mac(ts, ip, realm, call_id));
-        if !ct_eq_ignore_case(&nonce[8..], &want[..16]) || ts > now_secs {
+        if !ct_eq_ignore_case(mac_hex, &want[..16]) || ts > now_secs {
             return NonceState::Invalid;
         }
         if now_secs - ts > NONCE_LIFETIME_SECS {
@@ -207,19 +209,21 @@ impl<'b> Credentials<'b> {
     pub fn parse(v: &'b [u8]) -> Option<Credentials<'b>> {
         let v = trim(v);
         let sp = v.iter().position(|b| is_lws(*b))?;
-        if !v[..sp].eq_ignore_ascii_case(b"Digest") {
+        let (scheme, rest) = v.split_at_checked(sp)?;
+        if !scheme.eq_ignore_ascii_case(b"Digest") {
             return None;
         }
         let mut c = Credentials::default();
-        for e in Elements::new(&v[sp..]) {
+        for e in Elements::new(rest) {
             let eq = e.iter().position(|b| *b == b'=')?;
-            let name = trim(&e[..eq]);
-            let val = trim(&e[eq + 1..]);
+            let (name, val) = e.split_at_checked(eq)?;
+            let name = trim(name);
+            let val = trim(val.get(1..)?);
             if name.is_empty() || !name.iter().all(|b| is_token(*b)) {
                 return None;
             }
             let val = if val.first() == Some(&b'"') {
-                (quoted_len(val)? == val.len()).then(|| &val[1..val.len() - 1])?
+                (quoted_len(val)? == val.len()).then(|| val.get(1..val.len() - 1))??
             } else if !val.is_empty() && val.iter().all(|b| is_token(*b)) {
                 val
             } else {
@@ -304,10 +308,11 @@ pub fn unquote<'a>(v: &[u8], buf: &'a mut [u8]) -> Option<&'a [u8]> {
         *buf.get_mut(n)? = *b;
         n += 1;
     }
-    Some(&buf[..n])
+    buf.get(..n)
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

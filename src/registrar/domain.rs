@@ -49,9 +49,13 @@ impl Domains {
         self.names.iter().any(|d| {
             let d = d.as_bytes();
             host.eq_ignore_ascii_case(d)
-                || (host.len() > d.len()
-                    && host[host.len() - d.len() - 1] == b'.'
-                    && host[host.len() - d.len()..].eq_ignore_ascii_case(d))
+                || host
+                    .len()
+                    .checked_sub(d.len())
+                    .and_then(|i| host.split_at_checked(i))
+                    .is_some_and(|(head, tail)| {
+                        head.last() == Some(&b'.') && tail.eq_ignore_ascii_case(d)
+                    })
         })
     }
 

@@ -187,6 +187,7 @@ impl Lockouts {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

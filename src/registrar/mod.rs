@@ -12,6 +12,14 @@
 //! 423 carries Min-Expires, the 200 has a To-tag and lists every binding,
 //! the newest binding wins a lookup, and the AoR key has no port.
 
+// Packet bytes are untrusted: keep every access checked.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod config;
 mod digest;
 mod domain;
@@ -213,8 +221,8 @@ fn secs(now: Instant) -> u32 {
 /// Appends `s` with `%HH` escapes undone.
 fn push_unescaped(s: &[u8], out: &mut Aor) -> Option<()> {
     let mut i = 0;
-    while i < s.len() {
-        let b = match (s[i], s.get(i + 1), s.get(i + 2)) {
+    while let Some(&c) = s.get(i) {
+        let b = match (c, s.get(i + 1), s.get(i + 2)) {
             (b'%', Some(h), Some(l)) => {
                 i += 3;
                 crate::hex::digit(*h)? << 4 | crate::hex::digit(*l)?
@@ -368,7 +376,7 @@ impl Registrar {
                 s.to_ascii_lowercase()
             };
         }
-        let realm = &realm_buf[..n];
+        let realm = realm_buf.get(..n)?; // n <= MAX_REALM
         let answer = self.register(now, leg, leg_trusted, src, m, realm);
         self.next_expiry = self.store.next_expiry();
         let tag = (!to_tag.is_empty()).then_some(to_tag);
@@ -430,6 +438,7 @@ impl Registrar {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

@@ -43,14 +43,14 @@ fn unescape(field: &str) -> Option<Vec<u8>> {
     let s = field.as_bytes();
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'%' {
+    while let Some(&c) = s.get(i) {
+        if c == b'%' {
             let mut b = [0u8; 1];
             crate::hex::decode(s.get(i + 1..i + 3)?, &mut b)?;
             out.push(b[0]);
             i += 3;
         } else {
-            out.push(s[i]);
+            out.push(c);
             i += 1;
         }
     }
@@ -244,6 +244,7 @@ impl Registrar {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

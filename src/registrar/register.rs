@@ -347,6 +347,7 @@ impl Registrar {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

@@ -53,8 +53,7 @@ impl Registrar {
                 status::BAD_EXTENSION
             }
         };
-        let n = c.len();
-        write(m, tag, src, (st, note), &[&line[..n]], out)
+        write(m, tag, src, (st, note), &[c.written()], out)
     }
 
     /// 200 OK with a Contact line per binding. The lines are formatted in

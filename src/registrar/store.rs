@@ -109,8 +109,12 @@ impl Store {
 
     /// Puts `b` into a free slot; `None` when the table is full.
     pub fn insert(&mut self, b: Binding) -> Option<usize> {
-        let i = self.slots.iter().position(Option::is_none)?;
-        self.slots[i] = Some(b);
+        let (i, slot) = self
+            .slots
+            .iter_mut()
+            .enumerate()
+            .find(|(_, s)| s.is_none())?;
+        *slot = Some(b);
         self.len += 1;
         Some(i)
     }
@@ -149,6 +153,7 @@ impl Store {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

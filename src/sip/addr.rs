@@ -26,16 +26,18 @@ impl<'b> NameAddr<'b> {
         let raw = trim(raw);
         let (display, uri_raw, bracketed, rest) = if raw.first() == Some(&b'"') {
             let q = quoted_len(raw)?;
-            let after = trim_start(&raw[q..]);
+            let (display, after) = raw.split_at_checked(q)?;
+            let after = trim_start(after);
             let (uri, rest) = bracketed_uri(after)?;
-            (Some(&raw[..q]), uri, true, rest)
+            (Some(display), uri, true, rest)
         } else if let Some(lt) = find_byte(raw, b'<') {
             // Unquoted display name: tokens separated by LWS only.
-            let d = trim(&raw[..lt]);
+            let (d, from_lt) = raw.split_at_checked(lt)?;
+            let d = trim(d);
             if !d.iter().all(|b| is(*b, TOKEN | LWS)) {
                 return None;
             }
-            let (uri, rest) = bracketed_uri(&raw[lt..])?;
+            let (uri, rest) = bracketed_uri(from_lt)?;
             ((!d.is_empty()).then_some(d), uri, true, rest)
         } else {
             // addr-spec: the URI cannot hold ';' or '?' here (RFC 3261 §20).
@@ -43,11 +45,11 @@ impl<'b> NameAddr<'b> {
                 .iter()
                 .position(|b| *b == b';' || is_lws(*b))
                 .unwrap_or(raw.len());
-            let uri = &raw[..end];
+            let (uri, rest) = raw.split_at_checked(end)?;
             if uri.contains(&b'?') {
                 return None;
             }
-            (None, uri, false, &raw[end..])
+            (None, uri, false, rest)
         };
         let uri = Uri::parse(uri_raw)?;
         if !Params::valid(rest) {
@@ -83,10 +85,12 @@ fn bracketed_uri(s: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     }
     let close = find_byte(s, b'>')?;
-    Some((&s[1..close], &s[close + 1..]))
+    let (inside, after) = s.split_at_checked(close)?;
+    Some((inside.get(1..)?, after.get(1..)?))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

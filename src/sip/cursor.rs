@@ -62,8 +62,8 @@ impl<'a> Cursor<'a> {
 
     pub fn written(&self) -> &[u8] {
         match &self.sink {
-            Sink::Slice { buf, pos } => &buf[..*pos],
-            Sink::Scratch { vec, start } => &vec.as_slice()[*start..],
+            Sink::Slice { buf, pos } => buf.get(..*pos).unwrap_or_default(),
+            Sink::Scratch { vec, start } => vec.as_slice().get(*start..).unwrap_or_default(),
         }
     }
 
@@ -84,21 +84,20 @@ impl<'a> Cursor<'a> {
     pub fn put_u32(&mut self, mut n: u32) -> Result<(), Full> {
         let mut tmp = [0u8; 10];
         let mut i = tmp.len();
-        loop {
+        for slot in tmp.iter_mut().rev() {
             i -= 1;
-            tmp[i] = b'0' + (n % 10) as u8;
+            *slot = b'0' + (n % 10) as u8;
             n /= 10;
             if n == 0 {
                 break;
             }
         }
-        self.put(&tmp[i..])
+        self.put(tmp.get(i..).unwrap_or_default())
     }
 
     pub fn put_hex(&mut self, bytes: &[u8]) -> Result<(), Full> {
-        use crate::hex::DIGITS;
         for b in bytes {
-            self.put(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])?;
+            self.put(&crate::hex::encode::<1, 2>(&[*b]))?;
         }
         Ok(())
     }
@@ -116,23 +115,26 @@ impl<'a> Cursor<'a> {
     pub fn put_ipv4(&mut self, ip: Ipv4Addr) -> Result<(), Full> {
         let mut tmp = [0u8; 15];
         let mut n = 0;
+        // At most 15 bytes: every push fits.
+        let mut push = |c: u8| {
+            if let Some(slot) = tmp.get_mut(n) {
+                *slot = c;
+                n += 1;
+            }
+        };
         for (k, o) in ip.octets().into_iter().enumerate() {
             if k > 0 {
-                tmp[n] = b'.';
-                n += 1;
+                push(b'.');
             }
             if o >= 100 {
-                tmp[n] = b'0' + o / 100;
-                n += 1;
+                push(b'0' + o / 100);
             }
             if o >= 10 {
-                tmp[n] = b'0' + o / 10 % 10;
-                n += 1;
+                push(b'0' + o / 10 % 10);
             }
-            tmp[n] = b'0' + o % 10;
-            n += 1;
+            push(b'0' + o % 10);
         }
-        self.put(&tmp[..n])
+        self.put(tmp.get(..n).unwrap_or_default())
     }
 
     /// Formats with `core::fmt` (for IP addresses) into the buffer.
@@ -148,6 +150,7 @@ impl fmt::Write for Cursor<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
     use std::net::Ipv6Addr;

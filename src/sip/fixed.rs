@@ -105,6 +105,7 @@ impl<T: Copy + fmt::Debug, const N: usize> fmt::Debug for FixedVec<T, N> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 

@@ -39,9 +39,13 @@ macro_rules! header_names {
             pub fn from_bytes(name: &[u8]) -> HeaderName {
                 match name {
                     [] => HeaderName::Other,
-                    [c] => COMPACT[*c as usize],
+                    [c] => COMPACT.get(usize::from(*c)).copied().unwrap_or(HeaderName::Other),
                     [first, .., last] => {
-                        for &i in &BUCKETS[name_hash(name.len(), *first, *last)] {
+                        let Some(bucket) = BUCKETS.get(name_hash(name.len(), *first, *last))
+                        else {
+                            return HeaderName::Other;
+                        };
+                        for &i in bucket {
                             let Some((v, long)) = LONG.get(i as usize) else {
                                 break;
                             };
@@ -61,12 +65,19 @@ macro_rules! header_names {
         /// The compact forms, upper and lower case.
         const COMPACT: [HeaderName; 256] = {
             let mut t = [HeaderName::Other; 256];
-            $( $(
-                let c = $compact.as_bytes();
-                assert!(c.len() == 1);
-                t[c[0].to_ascii_lowercase() as usize] = HeaderName::$v;
-                t[c[0].to_ascii_uppercase() as usize] = HeaderName::$v;
-            )? )*
+            let mut rest: &mut [HeaderName] = &mut t;
+            let mut b = 0u8;
+            while let [slot, tail @ ..] = rest {
+                $( $(
+                    let c = $compact.as_bytes();
+                    assert!(c.len() == 1);
+                    if matches!(c, [c] if c.eq_ignore_ascii_case(&b)) {
+                        *slot = HeaderName::$v;
+                    }
+                )? )*
+                b = b.wrapping_add(1);
+                rest = tail;
+            }
             t
         };
     };
@@ -90,17 +101,30 @@ const fn name_hash(len: usize, first: u8, last: u8) -> usize {
 /// Indices into `LONG` per bucket; `u8::MAX` marks an empty slot.
 const BUCKETS: [[u8; BUCKET]; BUCKETS_LEN] = {
     let mut t = [[u8::MAX; BUCKET]; BUCKETS_LEN];
+    let mut names = LONG;
     let mut i = 0;
-    while i < LONG.len() {
-        let n = LONG[i].1.as_bytes();
-        let h = name_hash(n.len(), n[0], n[n.len() - 1]);
-        let mut k = 0;
-        while t[h][k] != u8::MAX {
-            k += 1;
-            assert!(k < BUCKET, "header name hash bucket overflow");
+    while let [(_, long), more @ ..] = names {
+        let n = long.as_bytes();
+        let h = match (n.first(), n.last()) {
+            (Some(first), Some(last)) => name_hash(n.len(), *first, *last),
+            _ => BUCKETS_LEN, // no bucket: fails below
+        };
+        let mut slots: &mut [u8] = match t.split_at_mut_checked(h) {
+            Some((_, [row, ..])) => row,
+            _ => &mut [],
+        };
+        let mut placed = false;
+        while let [slot, rest @ ..] = slots {
+            if *slot == u8::MAX {
+                *slot = i as u8;
+                placed = true;
+                break;
+            }
+            slots = rest;
         }
-        t[h][k] = i as u8;
+        assert!(placed, "header name hash bucket overflow");
         i += 1;
+        names = more;
     }
     t
 };
@@ -168,8 +192,9 @@ impl<'b> Iterator for Elements<'b> {
         let rest = self.rest?;
         match find_unquoted(rest, b',') {
             Some(i) => {
-                self.rest = Some(&rest[i + 1..]);
-                Some(trim(&rest[..i]))
+                let (elem, after) = rest.split_at_checked(i)?;
+                self.rest = after.get(1..);
+                Some(trim(elem))
             }
             None => {
                 self.rest = None;
@@ -180,6 +205,7 @@ impl<'b> Iterator for Elements<'b> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod test {
     use super::*;
 

@@ -53,8 +53,9 @@ impl<'b> CSeq<'b> {
         let v = trim(v);
         let sp = v.iter().position(|b| is_lws(*b))?;
         // RFC 3261 §8.1.1.5: the number is less than 2**31.
-        let num = parse_u32(&v[..sp], (1 << 31) - 1)?;
-        let method = trim(&v[sp..]);
+        let (num, method) = v.split_at_checked(sp)?;
+        let num = parse_u32(num, (1 << 31) - 1)?;
+        let method = trim(method);
         is_token_str(method).then_some(CSeq { num, method })
     }
 }
@@ -126,9 +127,9 @@ impl<'b> Iterator for ElementIter<'_, 'b> {
                 self.cur = None;
             }
             let rest = self.headers.get(self.next..)?;
-            let k = rest.iter().position(|h| h.name == self.name)?;
+            let (k, h) = rest.iter().enumerate().find(|(_, h)| h.name == self.name)?;
             let i = self.next + k;
-            self.cur = Some((i, Elements::new(rest[k].value)));
+            self.cur = Some((i, Elements::new(h.value)));
             self.next = i + 1;
         }
     }
@@ -165,7 +166,10 @@ impl<'b, T, F: Fn(&'b [u8]) -> Option<T>> Iterator for Views<'_, 'b, T, F> {
 /// and LF when lenient), else the error.
 #[inline(always)]
 fn line_end<const STRICT: bool>(s: &[u8], k: usize) -> Result<Option<usize>, Error> {
-    match (s[k], s.get(k + 1)) {
+    let Some(&c) = s.get(k) else {
+        return Err(Error::Unterminated);
+    };
+    match (c, s.get(k + 1)) {
         (b'\r', Some(b'\n')) => Ok(Some(2)),
         (b'\r', None) => Err(Error::Unterminated),
         (b'\n', _) if !STRICT => Ok(Some(1)),
@@ -188,7 +192,7 @@ fn start_line<const STRICT: bool>(s: &[u8]) -> Result<(&[u8], usize), Error> {
         // A reason phrase may hold HTAB; the request line's grammar
         // refuses it later.
         match line_end::<STRICT>(s, k)? {
-            Some(n) => return Ok((&s[..k], k + n)),
+            Some(n) => return Ok((s.get(..k).ok_or(Error::Unterminated)?, k + n)),
             None => from = k + 1,
         }
     }
@@ -239,13 +243,19 @@ fn header_line<const STRICT: bool>(s: &[u8]) -> Result<(Header<'_>, usize), Erro
         }
         from = nl + 1;
     };
-    let logical_end = if s[nl - 1] == b'\r' { nl - 1 } else { nl };
-    let raw_name = &s[..name_len];
+    let logical_end = nl - usize::from(s.get(nl - 1) == Some(&b'\r'));
+    let (Some(raw_name), Some(value), Some(line)) = (
+        s.get(..name_len),
+        s.get(value_start..logical_end),
+        s.get(..nl + 1),
+    ) else {
+        return Err(Error::HeaderLine);
+    };
     let header = Header {
         name: HeaderName::from_bytes(raw_name),
         raw_name,
-        value: trim(&s[value_start..logical_end]),
-        line: &s[..nl + 1],
+        value: trim(value),
+        line,
     };
     Ok((header, nl + 1))
 }
@@ -264,12 +274,12 @@ fn version_ok(v: &[u8]) -> Result<(), Error> {
 }
 
 fn parse_start(l: &[u8]) -> Result<StartLine<'_>, Error> {
-    if l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"SIP/") {
+    if l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/")) {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let sp = l.iter().position(|b| *b == b' ').ok_or(Error::StartLine)?;
-        let version = &l[..sp];
+        let (version, rest) = l.split_at_checked(sp).ok_or(Error::StartLine)?;
         version_ok(version)?;
-        let rest = &l[sp + 1..];
+        let rest = rest.get(1..).ok_or(Error::StartLine)?;
         let code_raw = rest.get(..3).ok_or(Error::StatusCode)?;
         if rest.get(3).is_some_and(|b| *b != b' ') {
             return Err(Error::StatusCode);
@@ -291,13 +301,13 @@ fn parse_start(l: &[u8]) -> Result<StartLine<'_>, Error> {
     // spaces (RFC 4475 LWSSTART, LWSRURI, TRWS).
     let first = l.iter().position(|b| *b == b' ').ok_or(Error::StartLine)?;
     let last = l.iter().rposition(|b| *b == b' ').ok_or(Error::StartLine)?;
-    let method = &l[..first];
-    let version = &l[last + 1..];
+    let method = l.get(..first).ok_or(Error::StartLine)?;
+    let version = l.get(last + 1..).ok_or(Error::StartLine)?;
     if !is_token_str(method) || last <= first {
         return Err(Error::StartLine);
     }
     version_ok(version)?;
-    let uri = &l[first + 1..last];
+    let uri = l.get(first + 1..last).ok_or(Error::RequestUri)?;
     if uri.is_empty() || uri.iter().any(|b| *b <= b' ') {
         return Err(Error::RequestUri);
     }
@@ -358,7 +368,7 @@ impl<'b> Message<'b> {
         let buf = self.buf;
         // RFC 3261 §7.5: ignore CRLFs before the start line.
         let lead = 2 * buf.chunks_exact(2).take_while(|p| *p == b"\r\n").count();
-        let rest = &buf[lead..];
+        let rest = buf.get(lead..).unwrap_or_default();
         if rest
             .iter()
             .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0))
@@ -367,7 +377,7 @@ impl<'b> Message<'b> {
         }
         let (start_content, start_len) = start_line::<STRICT>(rest)?;
         self.start = parse_start(start_content)?;
-        self.start_line = &rest[..start_len];
+        self.start_line = rest.get(..start_len).ok_or(Error::Unterminated)?;
         self.frame_headers::<STRICT>(lead + start_len)
     }
 
@@ -396,10 +406,12 @@ impl<'b> Message<'b> {
             let i = self.headers.len();
             let name = h.name as usize;
             self.headers.push(h).map_err(|_| Error::TooManyHeaders)?;
-            if self.first[name] == NONE {
-                self.first[name] = i as u8;
-            } else {
-                self.repeated |= 1 << name;
+            if let Some(first) = self.first.get_mut(name) {
+                if *first == NONE {
+                    *first = i as u8;
+                } else {
+                    self.repeated |= 1 << name;
+                }
             }
             pos += len;
         }
@@ -501,11 +513,7 @@ impl<'b> Message<'b> {
         // Over UDP a missing Content-Length means the rest of the datagram
         // (RFC 3261 §18.3); bytes beyond it are dropped.
         if let Some(cl) = content_length {
-            let cl = cl as usize;
-            if cl > self.body.len() {
-                return Err(Error::BodyTruncated);
-            }
-            self.body = &self.body[..cl];
+            self.body = self.body.get(..cl as usize).ok_or(Error::BodyTruncated)?;
         }
         // A Via header is there (checked above) and all its elements parse,
         // so there is a first one.
@@ -596,19 +604,21 @@ impl<'b> Message<'b> {
     /// The first header named `name`.
     #[inline]
     pub fn header(&self, name: HeaderName) -> Option<&Header<'b>> {
-        self.headers.get(self.first[name as usize] as usize)
+        self.headers
+            .get(usize::from(*self.first.get(name as usize)?))
     }
 
     /// Index of the first header named `name`.
     #[inline]
     pub fn header_index(&self, name: HeaderName) -> Option<usize> {
-        let i = self.first[name as usize] as usize;
+        let i = usize::from(*self.first.get(name as usize)?);
         (i < self.headers.len()).then_some(i)
     }
 
     pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &Header<'b>> + '_ {
         let from = self.header_index(name).unwrap_or(self.headers.len());
-        self.headers[from..].iter().filter(move |h| h.name == name)
+        let rest = self.headers.get(from..).unwrap_or_default();
+        rest.iter().filter(move |h| h.name == name)
     }
 
     /// Every element of every `name` header, with its header index.
@@ -773,6 +783,7 @@ fn all_elements<'b, T>(
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

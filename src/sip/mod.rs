@@ -14,9 +14,18 @@
 //!   for a message whose content is invalid.
 //! - The [`Rewriter`] copies every byte it was not told to change, in order.
 
+// Packet bytes are untrusted: keep every access checked.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod addr;
 mod cursor;
 mod error;
+#[allow(unsafe_code)]
 mod fixed;
 mod header;
 mod message;

@@ -54,11 +54,11 @@ fn parse_one(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ()> {
     }
     let start = i + 1 + span(s.get(i + 1..).unwrap_or_default(), LWS);
     let name_end = start + span(s.get(start..).unwrap_or_default(), TOKEN);
-    let name = &s[start..name_end];
+    let name = s.get(start..name_end).ok_or(())?;
     if name.is_empty() {
         return Err(());
     }
-    let eq = name_end + span(&s[name_end..], LWS);
+    let eq = name_end + span(s.get(name_end..).unwrap_or_default(), LWS);
     if s.get(eq) != Some(&b'=') {
         let p = Param {
             name,
@@ -67,8 +67,8 @@ fn parse_one(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ()> {
         };
         return Ok((p, name_end));
     }
-    let vstart = eq + 1 + span(&s[eq + 1..], LWS);
-    let rest = &s[vstart..];
+    let vstart = eq + 1 + span(s.get(eq + 1..).unwrap_or_default(), LWS);
+    let rest = s.get(vstart..).ok_or(())?;
     let vlen = if rest.first() == Some(&b'"') {
         quoted_len(rest).ok_or(())?
     } else {
@@ -80,8 +80,8 @@ fn parse_one(s: &[u8], i: usize) -> Result<(Param<'_>, usize), ()> {
     let end = vstart + vlen;
     let p = Param {
         name,
-        value: Some(&s[vstart..end]),
-        raw: &s[start..end],
+        value: Some(s.get(vstart..end).ok_or(())?),
+        raw: s.get(start..end).ok_or(())?,
     };
     Ok((p, end))
 }
@@ -113,6 +113,7 @@ impl<'b> Iterator for Params<'b> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

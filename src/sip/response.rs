@@ -98,9 +98,10 @@ fn write(req: &Message, reply: &Reply, c: &mut Cursor) -> Result<(), Full> {
         match (top, reply.source) {
             (Some((ti, via)), Some(src)) if ti == i && via.needs_source_params(src) => {
                 let at = offset_in(h.line, via.elem).ok_or(Full)?;
-                c.put(&h.line[..at])?;
+                let (head, rest) = h.line.split_at_checked(at).ok_or(Full)?;
+                c.put(head)?;
                 via.write_with_source(src, c)?;
-                c.put(&h.line[at + via.elem.len()..])?;
+                c.put(rest.get(via.elem.len()..).ok_or(Full)?)?;
             }
             _ => c.put(h.line)?,
         }
@@ -118,10 +119,11 @@ fn write(req: &Message, reply: &Reply, c: &mut Cursor) -> Result<(), Full> {
         match (add_tag, reply.to_tag) {
             (true, Some(tag)) => {
                 let end = offset_in(h.line, h.value).ok_or(Full)? + h.value.len();
-                c.put(&h.line[..end])?;
+                let (head, tail) = h.line.split_at_checked(end).ok_or(Full)?;
+                c.put(head)?;
                 c.put(b";tag=")?;
                 c.put(tag)?;
-                c.put(&h.line[end..])?;
+                c.put(tail)?;
             }
             _ => c.put(h.line)?,
         }
@@ -134,6 +136,7 @@ fn write(req: &Message, reply: &Reply, c: &mut Cursor) -> Result<(), Full> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

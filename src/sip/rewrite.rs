@@ -193,7 +193,7 @@ impl<'a> Rewriter<'a> {
         }
         let (rel0, rel1) = (e0 - v0, e1 - v0);
         // After the element: optional LWS, then a comma if others follow.
-        let after = &value[rel1..];
+        let after = value.get(rel1..).ok_or(Error::Overlap)?;
         if let Some(c) = find_unquoted(after, b',') {
             // Remove the element, its comma and the LWS before the next one.
             let mut end = rel1 + c + 1;
@@ -203,7 +203,8 @@ impl<'a> Rewriter<'a> {
             return self.splice(e0, end - rel0, |_| Ok(()));
         }
         // The last element: remove from the previous comma, if any.
-        match value[..rel0].iter().rposition(|b| *b == b',') {
+        let before = value.get(..rel0).ok_or(Error::Overlap)?;
+        match before.iter().rposition(|b| *b == b',') {
             Some(c) => self.splice(v0 + c, rel1 - c, |_| Ok(())),
             None => self.remove_header(i),
         }
@@ -273,8 +274,9 @@ impl<'a> Rewriter<'a> {
     /// single-valued header when the copies are identical; all must change
     /// together or the result no longer parses).
     pub fn set_every(&mut self, name: HeaderName, n: u32) -> Result<(), Error> {
-        for i in 0..self.msg.headers().len() {
-            if self.msg.headers()[i].name == name {
+        let msg = self.msg;
+        for (i, h) in msg.headers().iter().enumerate() {
+            if h.name == name {
                 self.replace_value(i, |c| c.put_u32(n))?;
             }
         }
@@ -303,12 +305,17 @@ impl<'a> Rewriter<'a> {
             if at < pos {
                 return Err(Error::Overlap);
             }
-            w.put(&buf[pos..at]).map_err(|_| Error::OutOfSpace)?;
-            w.put(&self.scratch[e.start as usize..e.end as usize])
-                .map_err(|_| Error::OutOfSpace)?;
+            let kept = buf.get(pos..at).ok_or(Error::Overlap)?;
+            w.put(kept).map_err(|_| Error::OutOfSpace)?;
+            let text = self
+                .scratch
+                .get(e.start as usize..e.end as usize)
+                .ok_or(Error::Overlap)?;
+            w.put(text).map_err(|_| Error::OutOfSpace)?;
             pos = at + del;
         }
-        w.put(&buf[pos..body_off]).map_err(|_| Error::OutOfSpace)?;
+        let kept = buf.get(pos..body_off).ok_or(Error::Overlap)?;
+        w.put(kept).map_err(|_| Error::OutOfSpace)?;
         w.put(self.body.unwrap_or(self.msg.body()))
             .map_err(|_| Error::OutOfSpace)?;
         Ok(w.len())
@@ -316,6 +323,7 @@ impl<'a> Rewriter<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

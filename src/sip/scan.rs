@@ -59,10 +59,12 @@ const fn class_of(b: u8) -> u8 {
 
 const fn build_classes() -> [u8; 256] {
     let mut t = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = class_of(i as u8);
-        i += 1;
+    let mut rest: &mut [u8] = &mut t;
+    let mut b = 0u8;
+    while let [slot, tail @ ..] = rest {
+        *slot = class_of(b);
+        b = b.wrapping_add(1);
+        rest = tail;
     }
     t
 }
@@ -73,7 +75,8 @@ pub const CLASS: [u8; 256] = build_classes();
 /// Whether `b` is in every class of `mask`.
 #[inline(always)]
 pub fn is(b: u8, mask: u8) -> bool {
-    CLASS[b as usize] & mask != 0
+    // A u8 is always in range: the check folds away.
+    CLASS.get(usize::from(b)).is_some_and(|c| c & mask != 0)
 }
 
 /// Linear white space inside a header value. A value's CR and LF can only be
@@ -114,8 +117,8 @@ pub fn trim_end(s: &[u8]) -> &[u8] {
 
 /// RFC 3261 `token` characters.
 #[inline(always)]
-pub const fn is_token(b: u8) -> bool {
-    CLASS[b as usize] & TOKEN != 0
+pub fn is_token(b: u8) -> bool {
+    is(b, TOKEN)
 }
 
 #[inline]
@@ -232,7 +235,7 @@ pub fn parse_u32(s: &[u8], max: u32) -> Option<u32> {
         return None;
     }
     let zeros = s.iter().take_while(|b| **b == b'0').count();
-    let digits = &s[zeros..];
+    let digits = s.get(zeros..)?;
     if digits.len() > 10 {
         return None;
     }
@@ -253,18 +256,20 @@ pub fn find_unquoted(s: &[u8], needle: u8) -> Option<usize> {
     let mut i = 0;
     loop {
         let k = i + find_any3(s.get(i..)?, b'"', b'<', needle)?;
-        match s[k] {
-            b'"' => i = k + quoted_len(&s[k..])?,
-            b'<' => {
+        let at = s.get(k..)?;
+        match at {
+            [b'"', ..] => i = k + quoted_len(at)?,
+            [b'<', ..] => {
                 // Up to the `>`, skipping quoted strings on the way.
                 let mut j = k + 1;
                 loop {
                     let g = j + find_any2(s.get(j..)?, b'>', b'"')?;
-                    if s[g] == b'>' {
+                    let at = s.get(g..)?;
+                    if at.first() == Some(&b'>') {
                         i = g + 1;
                         break;
                     }
-                    j = g + quoted_len(&s[g..])?;
+                    j = g + quoted_len(at)?;
                 }
             }
             _ => return Some(k),
@@ -281,7 +286,7 @@ pub fn quoted_len(s: &[u8]) -> Option<usize> {
     let mut i = 1;
     loop {
         let k = i + find_any2(s.get(i..)?, b'"', b'\\')?;
-        if s[k] == b'"' {
+        if s.get(k) == Some(&b'"') {
             return Some(k + 1);
         }
         // A backslash escapes the next byte, whatever it is.
@@ -320,6 +325,7 @@ pub fn is_uri_text(s: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod test {
     use super::*;
 

@@ -40,12 +40,12 @@ impl<'b> Uri<'b> {
         if !raw.first()?.is_ascii_alphabetic() {
             return None;
         }
-        let colon = 1 + span(&raw[1..], SCHEME);
+        let colon = 1 + span(raw.get(1..)?, SCHEME);
         if raw.get(colon) != Some(&b':') {
             return None;
         }
-        let scheme_raw = &raw[..colon];
-        let rest = &raw[colon + 1..];
+        let (scheme_raw, rest) = raw.split_at_checked(colon)?;
+        let rest = rest.get(1..)?;
         if rest.is_empty() || !is_uri_text(rest) {
             return None;
         }
@@ -74,9 +74,12 @@ impl<'b> Uri<'b> {
         // INTMETH, SEMIURI).
         let after_user = match find_byte(rest, b'@') {
             Some(at) => {
-                let userinfo = &rest[..at];
+                let (userinfo, after) = rest.split_at_checked(at)?;
                 let (user, password) = match find(userinfo, b':') {
-                    Some(c) => (&userinfo[..c], Some(&userinfo[c + 1..])),
+                    Some(c) => {
+                        let (user, password) = userinfo.split_at_checked(c)?;
+                        (user, Some(password.get(1..)?))
+                    }
                     None => (userinfo, None),
                 };
                 if user.is_empty() {
@@ -84,19 +87,21 @@ impl<'b> Uri<'b> {
                 }
                 uri.user = Some(user);
                 uri.password = password;
-                &rest[at + 1..]
+                after.get(1..)?
             }
             None => rest,
         };
         let hp_end = find_any2(after_user, b';', b'?').unwrap_or(after_user.len());
-        let host_port = &after_user[..hp_end];
+        let (host_port, tail) = after_user.split_at_checked(hp_end)?;
         let (host, port) = split_host_port(host_port)?;
         uri.host = host;
         uri.host_port = host_port;
         uri.port = port;
-        let tail = &after_user[hp_end..];
         let (params, headers) = match find(tail, b'?') {
-            Some(q) => (&tail[..q], Some(&tail[q + 1..])),
+            Some(q) => {
+                let (params, headers) = tail.split_at_checked(q)?;
+                (params, Some(headers.get(1..)?))
+            }
             None => (tail, None),
         };
         if !Params::valid(params) || headers.is_some_and(<[u8]>::is_empty) {
@@ -150,12 +155,13 @@ impl<'b> Uri<'b> {
 pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
     let (host, port_part) = if s.first() == Some(&b'[') {
         let close = find(s, b']')?;
-        let host = &s[1..close];
+        let (inner, after) = s.split_at_checked(close)?;
+        let host = inner.get(1..)?;
         match parse_ip(host) {
             Some(IpAddr::V6(_)) => {}
             _ => return None,
         }
-        (host, &s[close + 1..])
+        (host, after.get(1..)?)
     } else {
         // A name or IPv4 literal up to the first byte that cannot be in
         // one, which must be the port's ':' or the end.
@@ -163,7 +169,7 @@ pub(crate) fn split_host_port(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
         if n == 0 {
             return None;
         }
-        (&s[..n], &s[n..])
+        s.split_at_checked(n)?
     };
     let port = match port_part {
         [] => None,
@@ -196,7 +202,7 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     let mut parts = s.split(|b| *b == b'.');
     for o in &mut octets {
         let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
             return None;
         }
         let mut n: u16 = 0;
@@ -218,8 +224,8 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
 pub(crate) fn unescaped_eq(escaped: &[u8], plain: &[u8]) -> bool {
     let mut i = 0;
     let mut j = 0;
-    while i < escaped.len() {
-        let b = if escaped[i] == b'%' {
+    while let Some(&e) = escaped.get(i) {
+        let b = if e == b'%' {
             match (
                 escaped.get(i + 1).copied().and_then(crate::hex::digit),
                 escaped.get(i + 2).copied().and_then(crate::hex::digit),
@@ -232,7 +238,7 @@ pub(crate) fn unescaped_eq(escaped: &[u8], plain: &[u8]) -> bool {
             }
         } else {
             i += 1;
-            escaped[i - 1]
+            e
         };
         if plain.get(j) != Some(&b) {
             return false;
@@ -243,6 +249,7 @@ pub(crate) fn unescaped_eq(escaped: &[u8], plain: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod test {
     use super::*;
 

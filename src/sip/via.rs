@@ -35,7 +35,7 @@ fn take<'b>(s: &'b [u8], i: &mut usize, class: u8) -> Option<&'b [u8]> {
     let rest = s.get(*i..)?;
     let n = span(rest, class);
     *i += n;
-    (n > 0).then_some(&rest[..n])
+    rest.get(..n).filter(|t| !t.is_empty())
 }
 
 /// `LWS "/" LWS` at `s[*i]`.
@@ -46,7 +46,7 @@ fn slash(s: &[u8], i: &mut usize) -> Option<()> {
         return None;
     }
     *i += 1;
-    *i += span(&s[*i..], LWS);
+    *i += span(s.get(*i..)?, LWS);
     Some(())
 }
 
@@ -60,16 +60,13 @@ impl<'b> Via<'b> {
         slash(s, &mut i)?;
         let transport = take(s, &mut i, TOKEN)?;
         take(s, &mut i, LWS)?;
-        let start = i;
-        let rest = &s[start..];
-        let end = start
-            + rest
-                .iter()
-                .position(|b| is_lws(*b) || *b == b';')
-                .unwrap_or(rest.len());
-        let sent_by = &s[start..end];
+        let rest = s.get(i..)?;
+        let end = rest
+            .iter()
+            .position(|b| is_lws(*b) || *b == b';')
+            .unwrap_or(rest.len());
+        let (sent_by, params) = rest.split_at_checked(end)?;
         let (host, port) = split_host_port(sent_by)?;
-        let params = &s[end..];
         let mut via = Via {
             elem,
             protocol,
@@ -163,7 +160,7 @@ impl<'b> Via<'b> {
         ];
         spots.sort_unstable_by_key(|s| s.map_or(usize::MAX, |(raw, _)| off(raw)));
         for (raw, is_rport) in spots.into_iter().flatten() {
-            c.put(&self.elem[pos..off(raw)])?;
+            c.put(self.elem.get(pos..off(raw)).ok_or(Full)?)?;
             if is_rport {
                 c.put(b"rport=")?;
                 c.put_u32(u32::from(src.port()))?;
@@ -173,7 +170,7 @@ impl<'b> Via<'b> {
             }
             pos = off(raw) + raw.len();
         }
-        c.put(&self.elem[pos..])?;
+        c.put(self.elem.get(pos..).ok_or(Full)?)?;
         if received && self.received.is_none() {
             c.put(b";received=")?;
             c.put_ip(src.ip())?;
@@ -187,6 +184,7 @@ impl<'b> Via<'b> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod test {
     use super::*;
 
