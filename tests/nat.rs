@@ -522,6 +522,35 @@ CSeq: 1 REGISTER\r\nContact: <sip:user{i:03}@{a}>\r\nContent-Length: 0\r\n\r\n",
 }
 
 #[test]
+fn a_stale_control_socket_is_replaced_and_a_live_one_is_not() {
+    let control = control_path("stale");
+    // What an edgesip killed with SIGKILL leaves: a socket nobody is bound to.
+    drop(std::os::unix::net::UnixDatagram::bind(&control).unwrap());
+    let p = free_udp_port("127.0.0.1");
+    let leg = format!("127.0.0.1:{p}");
+    let d = common::Daemon::start(&["--leg", &leg, "--control", control.to_str().unwrap()]);
+    assert!(
+        status(&control, &[]).contains("leg "),
+        "the new daemon answers"
+    );
+    // A second daemon must not take the first one's socket.
+    let q = free_udp_port("127.0.0.1");
+    let leg2 = format!("127.0.0.1:{q}");
+    let r = common::run_to_exit(&["--leg", &leg2, "--control", control.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("another edgesip answers there"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        status(&control, &[]).contains("leg "),
+        "the first still answers"
+    );
+    drop(d);
+}
+
+#[test]
 fn a_control_path_that_exists_or_has_no_folder_is_refused() {
     let control = control_path("exists");
     std::fs::write(&control, b"").unwrap();

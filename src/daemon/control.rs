@@ -6,6 +6,7 @@
 
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
@@ -21,15 +22,26 @@ pub struct Control {
 }
 
 impl Control {
-    /// Binds `path`, readable and writable by this user only. A path that
-    /// exists, or a folder that does not, is an error: a stale socket is
-    /// the init script's to remove.
+    /// Binds `path`, readable and writable by this user only. A socket
+    /// left by an edgesip that was killed (nobody answers on it) is
+    /// replaced, so procd's respawn works after a SIGKILL; a live socket,
+    /// any other file, or a folder that does not exist is an error.
     pub fn bind(path: &Path) -> Result<Control, String> {
         let shown = path.display();
-        if path.symlink_metadata().is_ok() {
-            return Err(format!(
-                "control socket {shown}: the path exists (another edgesip, or a stale socket to remove)"
-            ));
+        if let Ok(meta) = path.symlink_metadata() {
+            if !meta.file_type().is_socket() {
+                return Err(format!(
+                    "control socket {shown}: the path exists and is not a socket"
+                ));
+            }
+            if !stale(path) {
+                return Err(format!(
+                    "control socket {shown}: another edgesip answers there"
+                ));
+            }
+            std::fs::remove_file(path).map_err(|e| {
+                format!("control socket {shown}: cannot remove the stale socket: {e}")
+            })?;
         }
         let sock = super::sys::bind_private(path)
             .map_err(|e| format!("control socket {shown}: cannot bind: {e}"))?;
@@ -64,6 +76,15 @@ impl Control {
             }
         }
     }
+}
+
+/// A socket nobody is bound to refuses a connect; one that accepts it has
+/// a live daemon behind it.
+fn stale(path: &Path) -> bool {
+    let Ok(probe) = UnixDatagram::unbound() else {
+        return false;
+    };
+    matches!(probe.connect(path), Err(e) if e.kind() == ErrorKind::ConnectionRefused)
 }
 
 impl AsRawFd for Control {
