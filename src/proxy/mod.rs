@@ -183,6 +183,9 @@ pub struct Proxy {
     registrations: registrations::Registrations,
     routes: Vec<Route>,
     upstream: Option<(String, Option<u16>)>,
+    /// The NAT helper's rewritten SDP: taken for one message and put back,
+    /// so no message clears 8 KiB of stack it may not use.
+    body: Box<[u8]>,
 }
 
 /// Keep-alives: shorter than 13 bytes, or only CR, LF, SP and NUL.
@@ -233,6 +236,11 @@ impl Proxy {
             tag_key: HmacKey::new(&crate::hmac::hmac_md5(secret, &[b"edgesip to-tag"])),
             stats: Stats::default(),
             sources: SourceLimiter::new(SOURCE_RATE, SOURCE_BURST),
+            body: if cfg.nat.is_some() {
+                vec![0; crate::limits::MAX_BODY].into_boxed_slice()
+            } else {
+                Box::default()
+            },
         })
     }
 
