@@ -192,6 +192,11 @@ pub struct Resolver {
     queries: Vec<Query>,
     /// Jobs in [`JobState::Done`], so `poll_done` can skip the scan.
     done: usize,
+    /// No timer or deadline is earlier: [`Resolver::poll_timeout`] costs
+    /// nothing and [`Resolver::handle_timeout`] scans only when it is due.
+    next: Option<Instant>,
+    /// Jobs in [`JobState::Waiting`]: none, and nothing is due.
+    waiting: usize,
     stats: ResolverStats,
 }
 
@@ -241,6 +246,8 @@ impl Resolver {
             jobs,
             queries,
             done: 0,
+            next: None,
+            waiting: 0,
             stats: ResolverStats::default(),
         }
     }
@@ -308,6 +315,8 @@ impl Resolver {
             slot: slot as u16,
             generation: job.generation,
         };
+        self.waiting += 1;
+        self.wake_by(now + RESOLUTION_TIMEOUT);
         self.set_pins(slot, &used);
         self.attach(now, slot, &qname, qtype);
         match self.jobs.get(slot).map(|j| j.state) {
@@ -417,6 +426,15 @@ impl Resolver {
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next.filter(|_| self.waiting > 0)
+    }
+
+    fn wake_by(&mut self, at: Instant) {
+        self.next = Some(self.next.map_or(at, |t| t.min(at)));
+    }
+
+    /// The earliest timer or deadline, by a scan.
+    fn earliest(&self) -> Option<Instant> {
         let queries = self
             .queries
             .iter()
@@ -434,6 +452,9 @@ impl Resolver {
     /// unanswered for [`QUERY_TIMEOUT`] (once) or gives them up, failing
     /// whoever waits on them.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_none_or(|t| now < t) {
+            return;
+        }
         // Deadlines first: no retry goes out for a resolution that is over.
         for slot in 0..self.jobs.len() {
             let expired = self
@@ -461,6 +482,7 @@ impl Resolver {
                 self.complete(qi, None);
             }
         }
+        self.next = self.earliest();
     }
 
     /// Source-port pool size: the shell opens this many sockets.
@@ -520,6 +542,7 @@ impl Resolver {
                     q.timer = now + QUERY_TIMEOUT;
                     q.waiters = 0;
                 }
+                self.wake_by(now + QUERY_TIMEOUT);
                 qi
             }
         };
@@ -590,6 +613,7 @@ impl Resolver {
         };
         job.state = JobState::Done(result);
         self.done += 1;
+        self.waiting = self.waiting.saturating_sub(1);
         self.set_pins(slot, &[]);
         // A query nobody waits for any more is dropped; its answer, if it
         // comes, counts as ignored.
@@ -604,8 +628,10 @@ impl Resolver {
     /// Frees a finished job's slot.
     fn collect(&mut self, slot: usize) {
         if let Some(job) = self.jobs.get_mut(slot) {
-            if matches!(job.state, JobState::Done(_)) {
-                self.done = self.done.saturating_sub(1);
+            match job.state {
+                JobState::Done(_) => self.done = self.done.saturating_sub(1),
+                JobState::Waiting(_) => self.waiting = self.waiting.saturating_sub(1),
+                JobState::Free => {}
             }
             job.state = JobState::Free;
         }
