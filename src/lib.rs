@@ -50,4 +50,7 @@ pub mod registrar;
 pub mod relay;
 pub mod sdp;
 pub mod sip;
+pub mod siphash;
+pub mod status;
+pub mod stream;
 pub mod time;

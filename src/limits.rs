@@ -50,3 +50,13 @@ pub const MAX_PER_AOR: usize = 32;
 
 /// Longest contact (URI without `sip:`) a Contact token may carry.
 pub const MAX_TOKEN_CONTACT: usize = 512;
+
+/// TCP connections in all unless `--tcp-max` says otherwise.
+pub const DEFAULT_TCP_MAX: usize = 64;
+/// TCP connections from one source address unless `--tcp-per-source` says.
+pub const DEFAULT_TCP_PER_SOURCE: usize = 8;
+/// A connection's receive buffer: the largest message over a stream (513
+/// past it).
+pub const TCP_RX: usize = 8192;
+/// A connection's send queue: a send that does not fit closes it.
+pub const TCP_TX: usize = 16_384;

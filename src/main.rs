@@ -10,7 +10,17 @@ use edgesip::proxy::Proxy;
 const FAIL: u8 = 2;
 
 fn main() -> ExitCode {
-    let args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("status") {
+        args.next();
+        return match edgesip::daemon::client::run(args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
     let opts = match parse_args(args, &mut |p| std::fs::read_to_string(p)) {
         Ok(Command::Run(opts)) => opts,
         Ok(Command::Help) => {

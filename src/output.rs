@@ -181,6 +181,56 @@ pub enum Why {
 }
 
 impl Why {
+    /// How many kinds of [`Why`] there are: the size of a counter array.
+    pub const COUNT: usize = 40;
+
+    /// Its index among the kinds (data it carries aside) and its stable
+    /// name for the counters shown by `edgesip status`.
+    pub fn key(&self) -> (usize, &'static str) {
+        match self {
+            Why::KeepAlive => (0, "keepalive"),
+            Why::Stun => (1, "stun"),
+            Why::UnknownLeg => (2, "unknown_leg"),
+            Why::Malformed(_) => (3, "malformed"),
+            Why::RateLimited => (4, "rate_limited"),
+            Why::AckAbsorbed => (5, "ack_absorbed"),
+            Why::AckNotForwarded => (6, "ack_not_forwarded"),
+            Why::TooManyHops => (7, "too_many_hops"),
+            Why::BadExtension => (8, "bad_extension"),
+            Why::BadScheme => (9, "bad_scheme"),
+            Why::NoTransport => (10, "no_transport"),
+            Why::NoResolver => (11, "no_resolver"),
+            Why::DnsWait => (12, "dns_wait"),
+            Why::DnsRetransmission => (13, "dns_retransmission"),
+            Why::DnsFull => (14, "dns_full"),
+            Why::DnsNotFound => (15, "dns_not_found"),
+            Why::DnsFailed => (16, "dns_failed"),
+            Why::TokenBudget => (17, "token_budget"),
+            Why::BadToken(_) => (18, "bad_token"),
+            Why::NoBinding => (19, "no_binding"),
+            Why::TokenLegMismatch => (20, "token_leg_mismatch"),
+            Why::Registrar(_) => (21, "register"),
+            Why::RegistrarUnwritable => (22, "register_unwritable"),
+            Why::OptionsToUs => (23, "options_to_us"),
+            Why::ToUs => (24, "to_us"),
+            Why::Loop => (25, "loop"),
+            Why::NoLeg => (26, "no_leg"),
+            Why::Public => (27, "public"),
+            Why::PublicDestination => (28, "public_destination"),
+            Why::RelayFull => (29, "relay_full"),
+            Why::RelayPerSource => (30, "relay_per_source"),
+            Why::BadSdp(_) => (31, "bad_sdp"),
+            Why::SdpUnrelayed(_) => (32, "sdp_unrelayed"),
+            Why::TooLarge => (33, "too_large"),
+            Why::Internal => (34, "internal"),
+            Why::ForeignResponse => (35, "foreign_response"),
+            Why::BadBranch => (36, "bad_branch"),
+            Why::NoNextVia => (37, "no_next_via"),
+            Why::ViaHostName => (38, "via_host_name"),
+            Why::Unforwardable(_) => (39, "unforwardable"),
+        }
+    }
+
     pub fn level(&self) -> Level {
         match self {
             Why::Malformed(_)

@@ -21,20 +21,31 @@ struct Setup {
 }
 
 fn start(k: u16, max_calls: &str) -> Setup {
+    start_with(k, max_calls, &[])
+}
+
+fn start_with(k: u16, max_calls: &str, extra: &[&str]) -> Setup {
     let p1 = free_udp_port("127.0.0.1");
     let p2 = free_udp_port("127.0.0.2");
     let (lo, hi) = rtp_range(k);
-    let d = Daemon::start(&[
+    let (leg_a, leg_b) = (
+        format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
+        format!("b=127.0.0.2:{p2}"),
+    );
+    let ports = format!("{lo}-{hi}");
+    let mut args = vec![
         "--leg",
-        &format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
+        &leg_a,
         "--leg",
-        &format!("b=127.0.0.2:{p2}"),
+        &leg_b,
         "--nat",
         "--rtp-ports",
-        &format!("{lo}-{hi}"),
+        &ports,
         "--max-calls",
         max_calls,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let d = Daemon::start(&args);
     Setup {
         _d: d,
         a: format!("127.0.0.1:{p1}").parse().unwrap(),
@@ -315,4 +326,252 @@ fn file_descriptor_limit_is_checked_at_start_up() {
     ]);
     assert!(status.success(), "{err}");
     assert!(err.contains("listening on"), "{err}");
+}
+
+/// `edgesip status ARGS` against the daemon's control socket.
+fn status(control: &std::path::Path, args: &[&str]) -> String {
+    let path = control.to_str().unwrap();
+    let mut all = vec!["status", "--control", path];
+    all.extend_from_slice(args);
+    let r = common::run_to_exit(&all);
+    assert!(r.status.success(), "{all:?}: {}", r.stderr);
+    r.stdout
+}
+
+fn control_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("edgesip-status-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("control")
+}
+
+#[test]
+fn status_shows_the_binding_and_the_call() {
+    let control = control_path("call");
+    let s = start_with(
+        3,
+        "4",
+        &[
+            "--registrar",
+            "example.com",
+            "--control",
+            control.to_str().unwrap(),
+        ],
+    );
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let meta = std::fs::metadata(&control).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    // A phone registers; a call is relayed, 20 packets one way, 5 back.
+    let phone = Ua::bind("127.0.0.1");
+    let reg = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKsr1\r\n\
+From: <sip:dave@example.com>;tag=d\r\nTo: <sip:dave@example.com>\r\nCall-ID: dave-reg\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:dave@{a}>\r\nContent-Length: 0\r\n\r\n",
+        a = phone.addr()
+    );
+    phone.send_to(reg.as_bytes(), s.a);
+    let (ok, _) = phone.recv().expect("200 for REGISTER");
+    assert!(ok.starts_with(b"SIP/2.0 200 "));
+    let (uac, uas) = (Ua::bind("127.0.0.1"), Ua::bind("127.0.0.3"));
+    let (am, bm) = (media_sock("127.0.0.1"), media_sock("127.0.0.3"));
+    let c = establish(
+        &s,
+        "st1",
+        &uac,
+        &uas,
+        am.local_addr().unwrap(),
+        bm.local_addr().unwrap(),
+    );
+    for seq in 0..20 {
+        am.send_to(&rtp(seq), c.to_relay_a).unwrap();
+        recv_from(&bm).expect("relayed to the callee");
+    }
+    for seq in 0..5 {
+        bm.send_to(&rtp(seq), c.to_relay_b).unwrap();
+        recv_from(&am).expect("relayed to the caller");
+    }
+
+    let text = status(&control, &[]);
+    let binding = text
+        .lines()
+        .find(|l| l.starts_with("sip:dave@example.com "))
+        .unwrap_or_else(|| panic!("no binding row:\n{text}"));
+    assert!(
+        binding.contains(&format!("sip:dave@{}", phone.addr())),
+        "{binding}"
+    );
+    assert!(binding.contains(" a "), "{binding}");
+    assert!(
+        text.contains("forwarded   requests 1  responses 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("packets relayed 25"), "{text}");
+    let call = text
+        .lines()
+        .find(|l| l.contains("a/b"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(call.trim_end().ends_with("20/5"), "{call}");
+    assert!(
+        call.contains(&am.local_addr().unwrap().to_string()),
+        "{call}"
+    );
+
+    let json = status(&control, &["--json"]);
+    let mut py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys; j=json.loads(sys.stdin.read()); \
+             print(len(j['bindings']), j['bindings'][0]['aor'], j['calls'][0]['streams'][0]['packets'], \
+             j['requests_forwarded'], j['responses_forwarded'], j['relay']['relayed'])",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    py.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "not JSON: {json}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 sip:dave@example.com [20, 5] 1 1 25"
+    );
+    let prom = status(&control, &["--prometheus"]);
+    assert!(prom.contains("edgesip_relay_packets_total 25\n"), "{prom}");
+}
+
+#[test]
+fn two_clients_at_once_and_long_tables() {
+    let control = control_path("two");
+    let s = start_with(
+        4,
+        "4",
+        &[
+            "--registrar",
+            "example.com",
+            "--reg-max",
+            "400",
+            "--control",
+            control.to_str().unwrap(),
+        ],
+    );
+    // 300 bindings: more than one answer holds.
+    let phone = Ua::bind("127.0.0.1");
+    for i in 0..300 {
+        let reg = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {a};branch=z9hG4bKm{i}\r\n\
+From: <sip:user{i:03}@example.com>;tag=d\r\nTo: <sip:user{i:03}@example.com>\r\nCall-ID: m{i}\r\n\
+CSeq: 1 REGISTER\r\nContact: <sip:user{i:03}@{a}>\r\nContent-Length: 0\r\n\r\n",
+            a = phone.addr()
+        );
+        phone.send_to(reg.as_bytes(), s.a);
+        phone.recv().expect("200 for REGISTER");
+    }
+    // One client takes the first part of the table, another asks in the
+    // middle, the first goes on: each gets what it asked for.
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+    let client = |name: &str| {
+        let me =
+            UnixAddr::from_abstract_name(format!("edgesip-test-{}-{name}", std::process::id()))
+                .unwrap();
+        let s = UnixDatagram::bind_addr(&me).unwrap();
+        s.connect(&control).unwrap();
+        s.set_read_timeout(Some(common::scaled(2000))).unwrap();
+        s
+    };
+    let ask = |s: &UnixDatagram, req: &str| {
+        s.send(req.as_bytes()).unwrap();
+        let mut buf = vec![0u8; 70_000];
+        let n = s.recv(&mut buf).expect("an answer");
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+    let (one, two) = (client("one"), client("two"));
+    let first = ask(&one, "bindings text 0");
+    let next: usize = first
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("next "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", &first[..80]));
+    assert!(next > 0 && next < 300);
+    let summary = ask(&two, "summary text");
+    assert!(
+        summary.contains("registrar   bindings 300 of 400"),
+        "{summary}"
+    );
+    let mut rows = first.lines().count() - 2; // the first line, the heading
+    let mut from = next;
+    loop {
+        let part = ask(&one, &format!("bindings text {from}"));
+        let (head, body) = part.split_once('\n').unwrap();
+        rows += body.lines().count();
+        match head.strip_prefix("next ") {
+            Some(n) => from = n.parse().unwrap(),
+            None => break assert_eq!(head, "end"),
+        }
+    }
+    assert_eq!(rows, 300);
+    // The command puts it back together.
+    let text = status(&control, &[]);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("sip:user")).count(),
+        300
+    );
+}
+
+#[test]
+fn a_stale_control_socket_is_replaced_and_a_live_one_is_not() {
+    let control = control_path("stale");
+    // What an edgesip killed with SIGKILL leaves: a socket nobody is bound to.
+    drop(std::os::unix::net::UnixDatagram::bind(&control).unwrap());
+    let p = free_udp_port("127.0.0.1");
+    let leg = format!("127.0.0.1:{p}");
+    let d = common::Daemon::start(&["--leg", &leg, "--control", control.to_str().unwrap()]);
+    assert!(
+        status(&control, &[]).contains("leg "),
+        "the new daemon answers"
+    );
+    // A second daemon must not take the first one's socket.
+    let q = free_udp_port("127.0.0.1");
+    let leg2 = format!("127.0.0.1:{q}");
+    let r = common::run_to_exit(&["--leg", &leg2, "--control", control.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("another edgesip answers there"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        status(&control, &[]).contains("leg "),
+        "the first still answers"
+    );
+    drop(d);
+}
+
+#[test]
+fn a_control_path_that_exists_or_has_no_folder_is_refused() {
+    let control = control_path("exists");
+    std::fs::write(&control, b"").unwrap();
+    let p = free_udp_port("127.0.0.1");
+    let leg = format!("127.0.0.1:{p}");
+    for path in [
+        control.clone(),
+        control.parent().unwrap().join("no/such/dir/control"),
+    ] {
+        let r = common::run_to_exit(&["--leg", &leg, "--control", path.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", r.stderr);
+        assert!(
+            lines[0].starts_with("edgesip: control socket "),
+            "{}",
+            r.stderr
+        );
+    }
+    // Nothing listens: the command says so in one line.
+    let r = common::run_to_exit(&["status", "--control", control.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }

@@ -898,5 +898,388 @@ fn proxy_dns_cache_hit_and_parked_forward_allocate_nothing() {
     });
     assert_eq!(allocs, 0, "the DNS path of the proxy allocated");
     assert_eq!(forwarded, 38);
-    assert_eq!(p.stats().parked, 20);
+    assert_eq!(p.stats().counted(edgesip::output::Why::DnsWait), 20);
+}
+
+#[test]
+fn a_status_request_allocates_nothing() {
+    use edgesip::status::{answer, MAX_ANSWER};
+    use edgesip::time::Instant;
+    let specs = vec![
+        edgesip::config::LegSpec::new(
+            "lan",
+            "127.0.0.1:5060".parse().expect("addr"),
+            &["127.0.0.1/32".parse().expect("net")],
+        ),
+        edgesip::config::LegSpec::new("wan", "127.0.0.2:5060".parse().expect("addr"), &[]),
+    ];
+    let mut cfg = edgesip::config::Config::with_legs(specs);
+    cfg.registrar = Some(edgesip::registrar::RegistrarConfig {
+        domains: vec!["example.com".into()],
+        ..Default::default()
+    });
+    cfg.nat = Some(edgesip::relay::RelayConfig::default());
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"status secret", 1).expect("proxy");
+    let mut out = vec![0u8; 65_535];
+    for u in 0..50 {
+        let reg = register_text(u, 1, true, "");
+        let t = p
+            .handle(
+                &mut Cx::new(Instant(1), &mut NoSockets),
+                0,
+                "127.0.0.1:5070".parse().expect("addr"),
+                &reg,
+                &mut out,
+            )
+            .transmit();
+        assert!(t.is_some());
+    }
+    let mut answer_buf = vec![0u8; MAX_ANSWER];
+    let requests: [&[u8]; 9] = [
+        b"summary text",
+        b"summary json",
+        b"summary prometheus",
+        b"bindings text 0",
+        b"bindings json 10",
+        b"calls text",
+        b"calls json",
+        b"registrations text",
+        b"nonsense",
+    ];
+    let mut written = 0;
+    let allocs = count_allocs(|| {
+        for _ in 0..20 {
+            for r in requests {
+                written += answer(&p, Instant(5000), r, &mut answer_buf);
+            }
+        }
+    });
+    assert_eq!(allocs, 0, "a status answer allocated");
+    assert!(written > 20 * 3000, "{written}");
+}
+
+/// The WAN's guards: refusals of the public-leg rules, per-source relay
+/// limits, digest replays and lockouts, tokens with a Route left, relay
+/// drops. The first round sets things up; the counted rounds repeat it.
+#[test]
+fn the_wan_guards_allocate_nothing() {
+    use edgesip::output::{Outcome, Why};
+    use edgesip::time::Instant;
+    let specs = vec![
+        edgesip::config::LegSpec::new(
+            "lan",
+            "127.0.0.1:5060".parse().expect("addr"),
+            &["127.0.0.1/32".parse().expect("net")],
+        ),
+        edgesip::config::LegSpec::new("wan", "127.0.0.2:5060".parse().expect("addr"), &[]),
+    ];
+    let mut cfg = edgesip::config::Config::with_legs(specs);
+    cfg.registrar = Some(edgesip::registrar::RegistrarConfig {
+        domains: vec!["example.com".into()],
+        users: Some(
+            edgesip::registrar::parse_auth_file("alice:wonderland\ncarol:secret\n").expect("users"),
+        ),
+        ..Default::default()
+    });
+    cfg.nat = Some(edgesip::relay::RelayConfig {
+        port_lo: 30000,
+        port_hi: 30199,
+        max_calls: 8,
+        max_per_source: Some(1),
+        media_timeout: std::time::Duration::from_secs(120),
+        hold_timeout: std::time::Duration::from_secs(7200),
+    });
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"guard secret", 1).expect("proxy");
+    let mut socks = FakeSockets([false; 256]);
+    let mut out = vec![0u8; 65_535];
+    let lan: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
+    let wan: std::net::SocketAddr = "127.0.0.3:5072".parse().expect("addr");
+    let run = |p: &mut edgesip::proxy::Proxy,
+               socks: &mut FakeSockets,
+               now: u64,
+               leg: usize,
+               src: std::net::SocketAddr,
+               msg: &[u8],
+               out: &mut [u8]| {
+        p.handle(&mut Cx::new(Instant(now), socks), leg, src, msg, out)
+    };
+    // alice's Contact leaves as a token.
+    let inv = b"INVITE sip:bob@127.0.0.3:5072 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKg1\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.org>\r\nCall-ID: g1\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5071>\r\nContent-Length: 0\r\n\r\n";
+    let o = run(&mut p, &mut socks, 1, 0, lan, inv, &mut out);
+    let fwd = out[..o.transmit().expect("forwarded").len].to_vec();
+    let m = Message::parse(&fwd).expect("parses");
+    let (_, c) = m.addrs(HeaderName::Contact).next().expect("contact");
+    let token = String::from_utf8_lossy(c.uri.raw).into_owned();
+    let wan_req = |method: &str, ruri: &str, route: &str, id: &str, body: &str| -> Vec<u8> {
+        let (ct, sdp) = if body.is_empty() {
+            (String::new(), String::new())
+        } else {
+            (
+                "Content-Type: application/sdp\r\n".to_string(),
+                body.to_string(),
+            )
+        };
+        format!(
+            "{method} {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\n\
+{route}From: <sip:bob@example.org>;tag=b{id}\r\nTo: <sip:alice@example.com>\r\nCall-ID: {id}\r\n\
+CSeq: 1 {method}\r\nContact: <sip:bob@127.0.0.3:5072>\r\n{ct}Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .into_bytes()
+    };
+    let sdp = "v=0\r\no=x 1 1 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n";
+    let cases: Vec<(Vec<u8>, Why)> = vec![
+        // Finding 1: WAN to WAN through a LAN Route.
+        (
+            wan_req(
+                "INVITE",
+                "sip:x@198.51.100.7",
+                "Route: <sip:127.0.0.2;lr>, <sip:127.0.0.1;lr>\r\n",
+                "f1",
+                "",
+            ),
+            Why::Public,
+        ),
+        // A token carried on to an outside Route.
+        (
+            wan_req(
+                "BYE",
+                &token,
+                "Route: <sip:127.0.0.2;lr>, <sip:198.51.100.7;lr>\r\n",
+                "f2",
+                "",
+            ),
+            Why::PublicDestination,
+        ),
+        // The second relayed offer from one WAN source.
+        (
+            wan_req("INVITE", &token, "", "f3b", sdp),
+            Why::RelayPerSource,
+        ),
+        // A REGISTER from the WAN with a wrong password.
+        (
+            Vec::new(),
+            Why::Registrar(edgesip::registrar::Note::WrongPassword),
+        ),
+    ];
+    // The first relayed offer takes the source's one slot.
+    let first = wan_req("INVITE", &token, "", "f3a", sdp);
+    assert!(matches!(
+        run(&mut p, &mut socks, 2, 1, wan, &first, &mut out),
+        Outcome::Forwarded { .. }
+    ));
+    // A challenge, then a wrong and a replayed Authorization.
+    let reg = |cseq: u32, auth: &str| -> Vec<u8> {
+        format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.3:5072;branch=z9hG4bKgr{cseq}\r\n\
+From: <sip:alice@example.com>;tag=r\r\nTo: <sip:alice@example.com>\r\nCall-ID: greg\r\n\
+CSeq: {cseq} REGISTER\r\nContact: <sip:alice@127.0.0.3:5072>\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let mut nonce_for = |src: std::net::SocketAddr| {
+        let o = run(&mut p, &mut socks, 3, 1, src, &reg(1, ""), &mut out);
+        let text = String::from_utf8_lossy(&out[..o.transmit().expect("401").len]).into_owned();
+        text.split("nonce=\"").nth(1).expect("nonce")[..24].to_string()
+    };
+    // The guesser comes from another address than the phone, for another
+    // user: its lockout must not hide the phone's replayed Authorization.
+    let guesser: std::net::SocketAddr = "127.0.0.4:5072".parse().expect("addr");
+    let (nonce, guess_nonce) = (nonce_for(wan), nonce_for(guesser));
+    let auth_with = |nonce: &str, pw: &str, nc: &str| {
+        // alice's own, or a guess at carol's.
+        let user = if pw == "wonderland" { "alice" } else { "carol" };
+        let ha1 = md5_hex(&format!("{user}:example.com:{pw}"));
+        let ha2 = md5_hex("REGISTER:sip:example.com");
+        let resp = md5_hex(&format!("{ha1}:{nonce}:{nc}:c:auth:{ha2}"));
+        format!(
+            "Authorization: Digest username=\"{user}\", realm=\"example.com\", nonce=\"{nonce}\", \
+uri=\"sip:example.com\", response=\"{resp}\", algorithm=MD5, qop=auth, nc={nc}, cnonce=\"c\"\r\n"
+        )
+    };
+    let auth = |pw: &str, nc: &str| auth_with(&nonce, pw, nc);
+    let good = reg(2, &auth("wonderland", "00000001"));
+    let o = run(&mut p, &mut socks, 4, 1, wan, &good, &mut out);
+    assert!(matches!(o, Outcome::Answered { code: 200, .. }), "{o:?}");
+    let replay = reg(3, &auth("wonderland", "00000001"));
+    let wrong = reg(4, &auth_with(&guess_nonce, "looking-glass", "00000002"));
+    let mut cases = cases;
+    cases[3].0 = wrong;
+    cases.push((replay, Why::Registrar(edgesip::registrar::Note::Replay)));
+    let source = |i: usize| if i == 3 { guesser } else { wan };
+    // Warm every case once.
+    for (i, (msg, _)) in cases.iter().enumerate() {
+        let _ = run(&mut p, &mut socks, 5, 1, source(i), msg, &mut out);
+    }
+    use edgesip::registrar::Note;
+    let mut seen = 0;
+    let mut last_miss = [None; 5];
+    let allocs = count_allocs(|| {
+        for i in 0..200u64 {
+            for (k, (msg, want)) in cases.iter().enumerate() {
+                // 100 ms a round: the offer's slot and the nonce stay.
+                let o = run(
+                    &mut p,
+                    &mut socks,
+                    10 + i * 100,
+                    1,
+                    source(k),
+                    msg,
+                    &mut out,
+                );
+                let hit = match (o.why(), *want) {
+                    // Ten wrong passwords lock the source out.
+                    (
+                        Some(Why::Registrar(Note::Lockout | Note::LockedOut)),
+                        Why::Registrar(Note::WrongPassword),
+                    ) => true,
+                    (got, want) => got == Some(want),
+                };
+                seen += usize::from(hit);
+                if !hit {
+                    last_miss[k] = o.why();
+                }
+            }
+        }
+    });
+    assert_eq!(last_miss, [None; 5], "cases that missed");
+    assert_eq!(allocs, 0, "the WAN guards allocated");
+    assert_eq!(seen, 200 * cases.len());
+}
+
+/// #13's paths: a token in the Request-URI with a Route left (a dialog
+/// through a record-routing provider), a hairpin's SDP naming our own
+/// relay port, and the relay's drops (not latched, to ourselves).
+#[test]
+fn dialogs_through_a_provider_allocate_nothing() {
+    use edgesip::time::Instant;
+    let specs = vec![
+        edgesip::config::LegSpec::new(
+            "lan",
+            "127.0.0.1:5060".parse().expect("addr"),
+            &["127.0.0.1/32".parse().expect("net")],
+        ),
+        edgesip::config::LegSpec::new("wan", "127.0.0.2:5060".parse().expect("addr"), &[]),
+    ];
+    let mut cfg = edgesip::config::Config::with_legs(specs);
+    cfg.nat = Some(edgesip::relay::RelayConfig {
+        port_lo: 30000,
+        port_hi: 30199,
+        max_calls: 8,
+        max_per_source: None,
+        media_timeout: std::time::Duration::from_secs(120),
+        hold_timeout: std::time::Duration::from_secs(7200),
+    });
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"dialog secret", 1).expect("proxy");
+    let mut socks = FakeSockets([false; 256]);
+    let mut out = vec![0u8; 65_535];
+    let lan: std::net::SocketAddr = "127.0.0.1:5071".parse().expect("addr");
+    let prov: std::net::SocketAddr = "127.0.0.9:5090".parse().expect("addr");
+    let sdp = |ip: &str, port: u16| {
+        format!("v=0\r\no=x 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n")
+    };
+    let inv = format!(
+        "INVITE sip:bob@127.0.0.9:5090 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKd1\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.org>\r\nCall-ID: d1\r\n\
+CSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5071>\r\nContent-Type: application/sdp\r\n\
+Content-Length: {}\r\n\r\n{}",
+        sdp("127.0.0.1", 40000).len(),
+        sdp("127.0.0.1", 40000)
+    );
+    let t = p
+        .handle(
+            &mut Cx::new(Instant(1), &mut socks),
+            0,
+            lan,
+            inv.as_bytes(),
+            &mut out,
+        )
+        .transmit()
+        .expect("INVITE out");
+    let fwd = out[..t.len].to_vec();
+    // The provider record-routes and answers for bob.
+    let ok = String::from_utf8(answer_of(&fwd))
+        .expect("utf8")
+        .replacen(
+            "Record-Route: ",
+            "Record-Route: <sip:127.0.0.9:5090;lr>\r\nRecord-Route: ",
+            1,
+        )
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            &format!(
+                "Contact: <sip:bob@127.0.0.3:5072>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{}",
+                sdp("10.9.9.9", 30000).len(),
+                sdp("10.9.9.9", 30000)
+            ),
+        );
+    let t = p
+        .handle(
+            &mut Cx::new(Instant(2), &mut socks),
+            1,
+            prov,
+            ok.as_bytes(),
+            &mut out,
+        )
+        .transmit()
+        .expect("200 back");
+    let back = out[..t.len].to_vec();
+    let m = Message::parse(&back).expect("parses");
+    let (_, c) = m.addrs(HeaderName::Contact).next().expect("contact");
+    let token = String::from_utf8_lossy(c.uri.raw).into_owned();
+    let relay_a: u16 = String::from_utf8_lossy(m.body())
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio ")?.split(' ').next()?.parse().ok())
+        .expect("port");
+    let ack = format!(
+        "ACK {token} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bKd2\r\nMax-Forwards: 70\r\n\
+Route: <sip:127.0.0.1;lr>, <sip:127.0.0.2;lr>, <sip:127.0.0.9:5090;lr>\r\n\
+From: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.org>;tag=uas\r\nCall-ID: d1\r\n\
+CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    // A hairpin's second pass: an offer naming our own WAN relay port, for
+    // a token that left by the WAN (here alice's own).
+    let fm = Message::parse(&fwd).expect("parses");
+    let (_, c) = fm.addrs(HeaderName::Contact).next().expect("contact");
+    let wan_token = String::from_utf8_lossy(c.uri.raw).into_owned();
+    let hairpin = String::from_utf8(fwd.clone())
+        .expect("utf8")
+        .replacen(
+            "Via: ",
+            "Via: SIP/2.0/UDP 127.0.0.9:5090;branch=z9hG4bKh1\r\nVia: ",
+            1,
+        )
+        .replace(
+            "INVITE sip:bob@127.0.0.9:5090",
+            &format!("INVITE {wan_token}"),
+        );
+    let rtp = [0x80u8; 172];
+    let media: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let pair_a = (relay_a - 30000) / 2;
+    let mut sent = [0usize; 3];
+    let run = |p: &mut edgesip::proxy::Proxy,
+               socks: &mut FakeSockets,
+               out: &mut [u8],
+               sent: &mut [usize; 3],
+               i: u64| {
+        let now = Instant(10 + i * 10);
+        let o = p.handle(&mut Cx::new(now, socks), 0, lan, ack.as_bytes(), out);
+        sent[0] += usize::from(o.transmit().is_some_and(|t| t.dst == prov));
+        let o = p.handle(&mut Cx::new(now, socks), 1, prov, hairpin.as_bytes(), out);
+        sent[1] += usize::from(o.transmit().is_some());
+        // bob's SDP names a private address: nothing until he latches.
+        let r = p.relay(now, 0, pair_a, false, media, &rtp);
+        sent[2] += usize::from(r.is_none());
+    };
+    run(&mut p, &mut socks, &mut out, &mut sent, 0);
+    sent = [0; 3];
+    let allocs = count_allocs(|| {
+        for i in 0..1_000u64 {
+            run(&mut p, &mut socks, &mut out, &mut sent, i);
+        }
+    });
+    assert_eq!(allocs, 0, "dialog paths allocated");
+    assert_eq!(sent, [1_000; 3]);
 }

@@ -121,6 +121,7 @@ run_init() {
             RUN="$dir/run" ETC="$dir/etc" $sh -c '
                 . "$STUBS"; . "$INIT"
                 EDGESIP_RUN_DIR=$RUN EDGESIP_CONF_DIR=$ETC
+                EDGESIP_CONTROL=${CONTROL:-$EDGESIP_CONTROL}
                 start_service; rc=$?
                 service_triggers
                 exit $rc' >"$dir/stdout" 2>"$dir/err" || rc=$?
@@ -172,13 +173,13 @@ conf() { cat >"$WORK/$1.conf"; echo "$WORK/$1.conf"; }
 
 # --- 1. the shipped sample ----------------------------------------------------------
 run_init sample "$SAMPLE" NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
-for_shells sample started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --leg wan=203.0.113.7:5060,public,freebind --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64" 1088
+for_shells sample started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --leg wan=203.0.113.7:5060,public,freebind --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64 --control /var/run/edgesip/control" 1088
 for_shells sample file_is wan-addr 203.0.113.7
 for_shells sample file_is lan-addr 192.168.1.1
 
 # PPPoE not up yet: start with the LAN leg only; hotplug adds wan later.
 run_init sample_wan_down "$SAMPLE" NET4_lan=192.168.1.1
-for_shells sample_wan_down started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64" 1088
+for_shells sample_wan_down started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64 --control /var/run/edgesip/control" 1088
 for_shells sample_wan_down warned "leg wan: interface 'wan' has no ipv4 address yet"
 for_shells sample_wan_down file_is wan-addr ""
 
@@ -205,7 +206,7 @@ config leg
 	option ipaddr '10.0.0.1'
 EOF
 )" NET6_lan=fd00:1::1
-for_shells ipv6 started "/usr/bin/edgesip --leg lan6=[fd00:1::1]:5060,net=fd00:1::/64+2001:db8:1::/48,trusted --leg wan6=[2001:db8::1]:5070,advertise=[2001:db8::99]:5070,public,freebind,media-ip=2001:db8::2 --leg 10.0.0.1:5060 --key-file /etc/edgesip/key" 1088
+for_shells ipv6 started "/usr/bin/edgesip --leg lan6=[fd00:1::1]:5060,net=fd00:1::/64+2001:db8:1::/48,trusted --leg wan6=[2001:db8::1]:5070,advertise=[2001:db8::99]:5070,public,freebind,media-ip=2001:db8::2 --leg 10.0.0.1:5060 --key-file /etc/edgesip/key --control /var/run/edgesip/control" 1088
 for_shells ipv6 file_is lan-addr6 fd00:1::1
 
 # --- 3. registrar + auth, and the other main options --------------------------------
@@ -218,6 +219,7 @@ config edgesip 'main'
 	option nat_contacts '0'
 	option nat '0'
 	option max_calls '10'
+	option max_calls_per_source '3'
 	option media_timeout '30'
 	option hold_timeout '7200'
 	list registrar 'example.org'
@@ -231,7 +233,7 @@ config leg 'lan'
 	option ipaddr '192.168.1.1'
 EOF
 )"
-for_shells registrar started "/usr/bin/edgesip --leg lan=192.168.1.1:5060 --log-level debug --key-file /etc/edgesip/other.key --force-rewrite --no-nat-contacts --max-calls 10 --media-timeout 30 --hold-timeout 7200 --registrar example.org --registrar voip.example.net --reg-max 200 --reg-expires 60-3600 --reg-file /var/run/edgesip/bindings --auth-file /etc/edgesip/users --auth-realm 'Example's PBX'" 224
+for_shells registrar started "/usr/bin/edgesip --leg lan=192.168.1.1:5060 --log-level debug --key-file /etc/edgesip/other.key --force-rewrite --no-nat-contacts --max-calls 10 --max-calls-per-source 3 --media-timeout 30 --hold-timeout 7200 --registrar example.org --registrar voip.example.net --reg-max 200 --reg-expires 60-3600 --reg-file /var/run/edgesip/bindings --auth-file /etc/edgesip/users --auth-realm 'Example's PBX' --control /var/run/edgesip/control" 224
 
 # --- 4. routes, upstream, DNS ----------------------------------------------------------
 run_init routes "$(conf routes <<'EOF'
@@ -248,7 +250,7 @@ config leg 'lan'
 	option port '5080'
 EOF
 )" NET4_lan=192.168.1.1
-for_shells routes started "/usr/bin/edgesip --leg lan=192.168.1.1:5080 --key-file /etc/edgesip/key --reg-file /tmp/bindings --route example.com=10.0.0.2:5060 --route b.example.org=sip.b.example.org --upstream sip:proxy.example.net;lr --dns 192.168.1.1:53 --dns-cache 256" 1088
+for_shells routes started "/usr/bin/edgesip --leg lan=192.168.1.1:5080 --key-file /etc/edgesip/key --reg-file /tmp/bindings --route example.com=10.0.0.2:5060 --route b.example.org=sip.b.example.org --upstream sip:proxy.example.net;lr --dns 192.168.1.1:53 --dns-cache 256 --control /var/run/edgesip/control" 1088
 
 # --- 5. configs that must not start, with a clear message ------------------------------
 run_init disabled "$(sed "s/option enabled '1'/option enabled '0'/" "$SAMPLE" | conf disabled)" NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
@@ -336,16 +338,37 @@ if [ -n "$BIN" ]; then
     for _ in 1 2 3; do
         sip=$((10000 + RANDOM % 9000)) rtp=$((20000 + RANDOM % 12000))
         run_init live "$(sed -e "s|'5060'|'$sip'|" -e "s|'16384-16999'|'$rtp-$((rtp + 615))'|" \
-            -e "s|'/etc/edgesip/key'|'$WORK/key'|" "$SAMPLE" | conf live)" NET4_lan=127.0.0.1 NET4_wan=127.0.0.2
+            -e "s|'/etc/edgesip/key'|'$WORK/key'|" "$SAMPLE" | conf live)" NET4_lan=127.0.0.1 NET4_wan=127.0.0.2 \
+            CONTROL="$WORK/control"
         mapfile -d '' argv <"$WORK/live/bash_--posix/out.argv"
+        rm -f "$WORK/control"
+        "$BIN" "${argv[@]:1}" >"$WORK/live.out" 2>&1 &
+        pid=$!
+        # Running once both legs listen = arguments accepted, sockets bound.
+        for _ in $(seq 50); do
+            [ "$(grep -c 'listening on' "$WORK/live.out")" -ge 2 ] && break
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
         rc=0
-        # Still running after 2 s = arguments accepted, sockets bound.
-        timeout 2 "$BIN" "${argv[@]:1}" >"$WORK/live.out" 2>&1 || rc=$?
-        [ "$rc" = 124 ] || ! grep -q 'in use' "$WORK/live.out" || continue
+        if kill -0 "$pid" 2>/dev/null; then
+            # What LuCI's rpcd would run, against the socket the init named.
+            status=$("$BIN" status --json --control "$WORK/control" 2>&1) || true
+            kill "$pid"
+            wait "$pid" || true
+            rc=running
+        else
+            wait "$pid" || rc=$?
+        fi
+        [ "$rc" = running ] || ! grep -q 'in use' "$WORK/live.out" || continue
         break
     done
-    [ "$rc" = 124 ] && ok || bad "edgesip ${argv[*]:1} exited with $rc: $(cat "$WORK/live.out")"
+    [ "$rc" = running ] && ok || bad "edgesip ${argv[*]:1} exited with $rc: $(cat "$WORK/live.out")"
     [ "$(stat -c %a "$WORK/key" 2>/dev/null)" = 600 ] && ok || bad "edgesip did not create the key file (mode 0600)"
+    case $status in
+    *'"legs":[{"name":"lan"'*) ok ;;
+    *) bad "edgesip status --json through the init's control socket: $status" ;;
+    esac
 else
     echo "note: no edgesip binary (cargo build, or set EDGESIP_BIN): skipped the live check"
 fi

@@ -30,11 +30,13 @@ pub struct Options {
     pub key_file: Option<PathBuf>,
     /// `--reg-file`: where bindings persist across restarts.
     pub reg_file: Option<PathBuf>,
+    /// `--control PATH`: the socket `edgesip status` asks.
+    pub control: Option<PathBuf>,
 }
 
 /// The `--help` text.
 pub const USAGE: &str = "\
-Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH]
+Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH] [--control PATH]
                [--force-rewrite] [--nat-contacts | --no-nat-contacts]
                [--nat] [--rtp-ports LO-HI] [--max-calls N] [--max-calls-per-source N]
                [--media-timeout SECS] [--hold-timeout SECS]
@@ -77,6 +79,7 @@ Options:
   --reg-file PATH    keep bindings across restarts (put it on tmpfs)
   --auth-file PATH   digest users, lines user:password or user:realm:HA1
   --auth-realm REALM digest realm (default: the REGISTER's domain)
+  --control PATH     serve `edgesip status` on a Unix socket at PATH (0600)
   --help             print this help and exit
   --version          print the version and exit
 
@@ -90,6 +93,10 @@ SPEC = [NAME=]IP:PORT[,advertise=HOST[:PORT]][,net=CIDR[+CIDR...]][,trusted|,pub
                          or if no leg has net=)
   freebind               bind even if the IP is not (yet) on this host
   media-ip=IP            IP written into SDP for relayed media; default the bound IP
+
+Status of a running edgesip (a subcommand):
+  edgesip status [--json | --prometheus] [--control PATH]
+                     PATH defaults to /var/run/edgesip/control
 
 Example:
   edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24 --leg wan=203.0.113.7:5060,public
@@ -118,6 +125,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(
         log_level: log::LevelFilter::Info,
         key_file: None,
         reg_file: None,
+        control: None,
     };
     let cfg = &mut opts.cfg;
     let mut nat = false;
@@ -191,7 +199,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(
                 };
                 relay_opt(&mut relay, opt, &value)?;
             }
-            "--leg" | "--log-level" | "--key-file" => {
+            "--leg" | "--log-level" | "--key-file" | "--control" => {
                 let value = match inline {
                     Some(v) => v.to_string(),
                     // An option where the value should be means the value was forgotten.
@@ -202,6 +210,13 @@ pub fn parse_args<I: IntoIterator<Item = String>>(
                 };
                 if opt == "--log-level" {
                     opts.log_level = parse_level(&value)?;
+                    continue;
+                }
+                if opt == "--control" {
+                    if value.is_empty() {
+                        return Err("--control needs a path".into());
+                    }
+                    opts.control = Some(value.into());
                     continue;
                 }
                 if opt == "--key-file" {

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use log::{debug, warn};
+use log::{debug, info, warn};
 
 use crate::output::{Level, Outcome};
 use crate::ratelimit::{Limiter, Suppressed};
@@ -55,6 +55,22 @@ pub fn outcome(limiter: &mut Limiter, now: Instant, leg: &str, src: SocketAddr, 
             Some(code) => debug!("leg {leg}: {src}: answered {code}: {why}"),
             None => debug!("leg {leg}: {src}: {why}"),
         },
+    }
+}
+
+/// A line for something a person reading `logread` wants to see: a
+/// registration added, removed or expired at our registrar, a lockout.
+pub fn event(e: &crate::registrar::Event) {
+    use crate::registrar::EventKind;
+    let aor = String::from_utf8_lossy(&e.aor);
+    match e.kind {
+        EventKind::Bound => info!("registrar: {aor} registered from {}", e.source),
+        EventKind::Removed => info!("registrar: {aor} unregistered from {}", e.source),
+        EventKind::Expired => info!("registrar: {aor} expired (last from {})", e.source),
+        EventKind::Lockout => warn!(
+            "registrar: {} locked out for 10 minutes after 10 failed digests (user {aor:?})",
+            e.source.ip()
+        ),
     }
 }
 

@@ -13,6 +13,8 @@
 //!   limits (every `unsafe`); [`media`]: the relay's sockets.
 
 pub mod cli;
+pub mod client;
+mod control;
 pub mod key;
 pub mod log;
 mod media;
@@ -54,8 +56,9 @@ const RCVBUF: libc::c_int = 256 * 1024;
 /// DSCP CS3 (signalling), as a TOS / traffic class byte.
 const DSCP_CS3: libc::c_int = libc::IPTOS_PREC_FLASH as libc::c_int;
 const SIGNAL_TOKEN: Token = Token(MAX_LEGS);
+const CONTROL_TOKEN: Token = Token(MAX_LEGS + 1);
 /// DNS pool sockets take the tokens from here on.
-const DNS_BASE: usize = MAX_LEGS + 1;
+const DNS_BASE: usize = MAX_LEGS + 2;
 /// Relay sockets take the tokens from here on.
 const MEDIA_BASE: usize = DNS_BASE + MAX_DNS_SOCKETS;
 /// File descriptors beyond the relay's: legs, epoll, signalfd, logging.
@@ -137,6 +140,7 @@ pub struct Daemon {
     poll: Poll,
     signals: Signals,
     shell: Shell,
+    control: Option<control::Control>,
     reg_file: Option<PathBuf>,
 }
 
@@ -203,6 +207,20 @@ impl Daemon {
                 Interest::READABLE,
             )
             .map_err(StartError::Poll)?;
+        let control = match &opts.control {
+            Some(path) => {
+                let c = control::Control::bind(path).map_err(StartError::Config)?;
+                poll.registry()
+                    .register(
+                        &mut SourceFd(&c.as_raw_fd()),
+                        CONTROL_TOKEN,
+                        Interest::READABLE,
+                    )
+                    .map_err(StartError::Poll)?;
+                Some(c)
+            }
+            None => None,
+        };
         // Logged only now, so a line on stderr means the leg is being served.
         for (i, leg) in cfg.legs.iter().enumerate() {
             info!("{}", LegLine(leg, cfg.leg_trusted(i)));
@@ -210,10 +228,14 @@ impl Daemon {
         if let Some(n) = raised {
             info!("raised the file descriptor limit to {n} for the relay");
         }
+        if let Some(c) = &control {
+            info!("control socket {}", c.path().display());
+        }
         Ok(Daemon {
             poll,
             signals,
             shell,
+            control,
             reg_file: opts.reg_file.clone(),
         })
     }
@@ -224,6 +246,7 @@ impl Daemon {
             mut poll,
             signals,
             mut shell,
+            mut control,
             reg_file,
         } = self;
         let mut events = Events::with_capacity(EVENTS);
@@ -258,6 +281,13 @@ impl Daemon {
                             return Ok(());
                         }
                     }
+                    CONTROL_TOKEN => {
+                        if let Some(c) = control.as_mut() {
+                            if let Err(e) = c.serve(&proxy, now) {
+                                warn!("control socket: {e}");
+                            }
+                        }
+                    }
                     Token(i) if i < shell.socks.len() => shell.ready[i] = true,
                     Token(i) if (DNS_BASE..DNS_BASE + shell.dns.len()).contains(&i) => {
                         shell.dns_ready[i - DNS_BASE] = true;
@@ -270,6 +300,9 @@ impl Daemon {
                 }
             }
             shell.turn(&mut proxy, now);
+            while let Some(e) = proxy.poll_event() {
+                log::event(&e);
+            }
             persist(&mut proxy, now, Persist::IfDue);
         }
     }

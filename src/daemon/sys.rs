@@ -13,6 +13,17 @@ use mio::net::UdpSocket;
 
 use crate::relay::RelayConfig;
 
+/// A Unix datagram socket bound at `path` with mode 0600: the umask is
+/// 177 while it binds (one thread: nothing else creates files meanwhile).
+pub fn bind_private(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixDatagram> {
+    // SAFETY: umask only swaps the process's file mode mask.
+    let old = unsafe { libc::umask(0o177) };
+    let r = std::os::unix::net::UnixDatagram::bind(path);
+    // SAFETY: as above, restoring the mask.
+    unsafe { libc::umask(old) };
+    r
+}
+
 /// Makes sure the worst case of relay sockets fits RLIMIT_NOFILE: raises
 /// the soft limit when the hard one allows, else refuses to start.
 /// `spare` counts the descriptors beyond the relay's. Returns the new

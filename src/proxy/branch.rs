@@ -18,9 +18,9 @@
 //!   whose M does not verify is dropped, so a forged response cannot be
 //!   reflected to an address of the sender's choosing.
 
-use crate::hmac::HmacKey;
 use crate::limits::MAX_LEGS;
 use crate::sip::{Cursor, Full, HeaderName, Message, Via};
+use crate::siphash::SipKey;
 use std::net::IpAddr;
 
 pub const PREFIX: &[u8] = b"z9hG4bKeS";
@@ -58,8 +58,9 @@ impl PrevHop<'_> {
     }
 }
 
-fn hex4(d: [u8; 16]) -> [u8; 4] {
-    [d[0], d[1], d[2], d[3]]
+/// The 32 bits of a hash the branch carries.
+fn hex4(h: u64) -> [u8; 4] {
+    (h as u32).to_be_bytes()
 }
 
 fn unhex(s: &[u8]) -> Option<[u8; 4]> {
@@ -101,14 +102,17 @@ impl Branch {
     }
 }
 
+/// T, L and M are keyed SipHash-2-4 (T and L need no secret, but a key
+/// costs nothing and keeps them unpredictable); a tenth of the HMAC-MD5
+/// they were.
 pub struct Brancher {
-    key: HmacKey,
+    key: SipKey,
 }
 
 impl Brancher {
     pub fn new(secret: &[u8]) -> Self {
         Brancher {
-            key: HmacKey::new(&crate::hmac::hmac_md5(secret, &[b"edgesip branch"])),
+            key: SipKey::new(crate::hmac::hmac_md5(secret, &[b"edgesip branch"])),
         }
     }
 
@@ -170,12 +174,21 @@ impl Brancher {
         hex4(s.finish())
     }
 
-    pub fn make(&self, leg: u8, direct: bool, m: &Message, top: &Via, prev: &PrevHop) -> Branch {
+    /// `l` is [`Brancher::l_hash`] of `m`, computed once for the loop check.
+    pub fn make(
+        &self,
+        leg: u8,
+        direct: bool,
+        m: &Message,
+        top: &Via,
+        l: [u8; 4],
+        prev: &PrevHop,
+    ) -> Branch {
         let mut b = Branch {
             leg,
             direct,
             t: self.t_hash(m, top),
-            l: self.l_hash(m),
+            l,
             m: [0; 4],
         };
         b.m = self.mac(b.digit(), b.t, b.l, prev);

@@ -5,7 +5,7 @@
 
 use super::{Branch, PrevHop, Proxy};
 use crate::cx::Cx;
-use crate::limits::MAX_BODY;
+
 use crate::output::{Outcome, Transmit, Why};
 use crate::sip::{parse_ip, Elements, Error, HeaderName, HeaderPos, Message, Rewriter};
 use std::net::SocketAddr;
@@ -15,6 +15,8 @@ pub(super) struct Plan<'a> {
     pub out_leg: usize,
     /// Sent straight to the contact of a token or a binding.
     pub direct: bool,
+    /// The branch's L, from the loop check.
+    pub l: [u8; 4],
     /// A new Request-URI (strict routing, or a decoded token).
     pub ruri: Option<&'a [u8]>,
     /// A new body (SDP pointed at the relay).
@@ -50,7 +52,7 @@ impl Proxy {
         };
         let branch = self
             .brancher
-            .make(in_leg as u8, plan.direct, m, &top, &prev);
+            .make(in_leg as u8, plan.direct, m, &top, plan.l, &prev);
         let inl = self.legs.get(in_leg).ok_or(Error::Overlap)?;
         let outl = self.legs.get(out_leg).ok_or(Error::Overlap)?;
         let mut rw = Rewriter::new(m);
@@ -121,6 +123,21 @@ impl Proxy {
         m: &Message,
         out: &mut [u8],
     ) -> Outcome {
+        let mut body = core::mem::take(&mut self.body);
+        let o = self.response_with(cx, in_leg, src, m, out, &mut body);
+        self.body = body;
+        o
+    }
+
+    fn response_with(
+        &mut self,
+        cx: &mut Cx,
+        in_leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        out: &mut [u8],
+        body_buf: &mut [u8],
+    ) -> Outcome {
         let mut vias = m.vias();
         let Some((vi, top)) = vias.next() else {
             return Outcome::Dropped(Why::ForeignResponse);
@@ -147,9 +164,8 @@ impl Proxy {
         };
         let port = next.rport_value().or(next.port).unwrap_or(5060);
         let out_leg = usize::from(b.leg);
-        let mut body_buf = [0u8; MAX_BODY];
         let (body, note) = if out_leg != in_leg {
-            self.nat_response(cx, m, in_leg, out_leg, src, &mut body_buf)
+            self.nat_response(cx, m, in_leg, out_leg, src, body_buf)
         } else {
             (None, None)
         };
@@ -184,6 +200,10 @@ impl Proxy {
         match rw.ensure_content_length().and_then(|()| rw.emit(out)) {
             Ok(len) => {
                 self.stats.responses_forwarded += 1;
+                let register = m.cseq().is_some_and(|c| c.method == b"REGISTER");
+                if register && m.status() == Some(200) {
+                    self.registrations.note(cx.now, src, m);
+                }
                 Outcome::Forwarded {
                     tx: Transmit::leg(out_leg, SocketAddr::new(ip, port), len),
                     note,

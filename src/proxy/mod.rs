@@ -29,6 +29,7 @@ mod leg;
 mod nat;
 mod park;
 mod refuse;
+pub mod registrations;
 mod route;
 mod stun;
 pub mod token;
@@ -45,7 +46,7 @@ use crate::hmac::HmacKey;
 use crate::limits::{MAX_LEGS, PARK_SLOT};
 use crate::output::{Outcome, Socket, Transmit, Why};
 use crate::ratelimit::SourceLimiter;
-use crate::registrar::Registrar;
+use crate::registrar::{Note, Registrar};
 use crate::relay::Relay;
 use crate::sip::{status, Message};
 use crate::time::Instant;
@@ -54,65 +55,107 @@ use refuse::Refuse;
 use std::net::{IpAddr, SocketAddr};
 
 /// Counters; plain integers (no 64-bit atomics on 32-bit MIPS).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
     pub requests_forwarded: u64,
     pub responses_forwarded: u64,
+    /// Answers of our own, STUN aside.
     pub replies_sent: u64,
-    pub malformed: u64,
-    pub keepalives: u64,
-    pub stun: u64,
-    pub acks_absorbed: u64,
-    pub foreign_responses: u64,
-    pub bad_branch_mac: u64,
-    pub rate_limited: u64,
-    /// Tokens that failed to decode, failed their MAC or came in on the
-    /// wrong leg.
-    pub token_failures: u64,
-    /// Answers whose SDP the relay could not take, forwarded unchanged.
-    pub sdp_unrewritten: u64,
-    /// Requests that waited for DNS.
-    pub parked: u64,
     /// Datagrams that led to nothing being sent.
     pub dropped: u64,
-    /// Datagrams received per leg.
+    /// Datagrams received and sent per leg.
     pub received: [u64; MAX_LEGS],
+    pub sent: [u64; MAX_LEGS],
+    /// Our own answers per status code.
+    pub answered: Codes,
+    /// What became of each datagram, per kind of [`Why`].
+    pub why: [u64; Why::COUNT],
+    /// REGISTERs answered by our registrar, per kind of [`Note`].
+    pub registrar: [u64; Note::COUNT],
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            requests_forwarded: 0,
+            responses_forwarded: 0,
+            replies_sent: 0,
+            dropped: 0,
+            received: [0; MAX_LEGS],
+            sent: [0; MAX_LEGS],
+            answered: Codes::default(),
+            why: [0; Why::COUNT],
+            registrar: [0; Note::COUNT],
+        }
+    }
+}
+
+/// Counts per status code in a fixed table; codes past its size count
+/// under 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Codes {
+    codes: [(u16, u64); 24],
+}
+
+impl Codes {
+    fn add(&mut self, code: u16) {
+        let hit = self.codes.iter().position(|&(c, n)| n > 0 && c == code);
+        let slot = hit.or_else(|| self.codes.iter().position(|&(_, n)| n == 0));
+        let e = match slot.and_then(|i| self.codes.get_mut(i)) {
+            Some(e) => {
+                e.0 = code;
+                e
+            }
+            // Full: the last slot counts the rest, as code 0.
+            None => match self.codes.last_mut() {
+                Some(e) => {
+                    e.0 = 0;
+                    e
+                }
+                None => return,
+            },
+        };
+        e.1 += 1;
+    }
+
+    /// (code, count) pairs in the order first seen; code 0 counts codes
+    /// the table had no room for.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.codes.iter().copied().filter(|(_, n)| *n > 0)
+    }
 }
 
 impl Stats {
-    /// Counts what became of one datagram.
-    fn count(&mut self, o: &Outcome) {
-        match *o {
-            Outcome::Forwarded { note, .. } => {
-                if let Some(Why::SdpUnrelayed(_)) = note {
-                    self.sdp_unrewritten += 1;
-                }
-            }
-            Outcome::Answered { why, .. } => match why {
-                Why::Stun => self.stun += 1,
-                _ => {
-                    self.replies_sent += 1;
-                    self.count_why(why);
-                }
-            },
-            Outcome::Dropped(why) => {
-                self.dropped += 1;
-                self.count_why(why);
-            }
-        }
+    /// How many datagrams came to `why` (whatever data it carries).
+    pub fn counted(&self, why: Why) -> u64 {
+        self.why.get(why.key().0).copied().unwrap_or(0)
     }
 
-    fn count_why(&mut self, why: Why) {
-        match why {
-            Why::KeepAlive => self.keepalives += 1,
-            Why::Malformed(_) => self.malformed += 1,
-            Why::RateLimited => self.rate_limited += 1,
-            Why::AckAbsorbed => self.acks_absorbed += 1,
-            Why::BadToken(_) => self.token_failures += 1,
-            Why::ForeignResponse => self.foreign_responses += 1,
-            Why::BadBranch => self.bad_branch_mac += 1,
-            Why::DnsWait => self.parked += 1,
-            _ => {}
+    /// Counts what became of one datagram.
+    fn count(&mut self, o: &Outcome) {
+        if let Some(l) = o.transmit().and_then(|t| t.out_leg()) {
+            if let Some(n) = self.sent.get_mut(l) {
+                *n += 1;
+            }
+        }
+        match *o {
+            Outcome::Forwarded { .. } => {}
+            Outcome::Answered { code, why, .. } => {
+                if code != 0 {
+                    self.replies_sent += 1;
+                    self.answered.add(code);
+                }
+                if let Some(n) = match why {
+                    Why::Registrar(n) => self.registrar.get_mut(n.key().0),
+                    _ => None,
+                } {
+                    *n += 1;
+                }
+            }
+            Outcome::Dropped(_) => self.dropped += 1,
+        }
+        if let Some(n) = o.why().and_then(|w| self.why.get_mut(w.key().0)) {
+            *n += 1;
         }
     }
 }
@@ -137,8 +180,12 @@ pub struct Proxy {
     registrar: Option<Registrar>,
     resolver: Option<Resolver>,
     parked: Parked,
+    registrations: registrations::Registrations,
     routes: Vec<Route>,
     upstream: Option<(String, Option<u16>)>,
+    /// The NAT helper's rewritten SDP: taken for one message and put back,
+    /// so no message clears 8 KiB of stack it may not use.
+    body: Box<[u8]>,
 }
 
 /// Keep-alives: shorter than 13 bytes, or only CR, LF, SP and NUL.
@@ -177,6 +224,7 @@ impl Proxy {
         Ok(Proxy {
             resolver,
             parked,
+            registrations: registrations::Registrations::default(),
             routes: cfg.routes.clone(),
             upstream: cfg.upstream.clone(),
             registrar,
@@ -188,6 +236,11 @@ impl Proxy {
             tag_key: HmacKey::new(&crate::hmac::hmac_md5(secret, &[b"edgesip to-tag"])),
             stats: Stats::default(),
             sources: SourceLimiter::new(SOURCE_RATE, SOURCE_BURST),
+            body: if cfg.nat.is_some() {
+                vec![0; crate::limits::MAX_BODY].into_boxed_slice()
+            } else {
+                Box::default()
+            },
         })
     }
 
@@ -206,6 +259,26 @@ impl Proxy {
 
     pub fn relay_table(&self) -> Option<&Relay> {
         self.relay.as_ref()
+    }
+
+    pub fn registrar(&self) -> Option<&Registrar> {
+        self.registrar.as_ref()
+    }
+
+    pub fn resolver(&self) -> Option<&Resolver> {
+        self.resolver.as_ref()
+    }
+
+    /// Registrations made through us with providers, as their 200 OKs
+    /// said.
+    pub fn registrations(&self) -> &registrations::Registrations {
+        &self.registrations
+    }
+
+    /// The next event for the log (a binding added, removed or expired, a
+    /// lockout), oldest first.
+    pub fn poll_event(&mut self) -> Option<crate::registrar::Event> {
+        self.registrar.as_mut()?.poll_event()
     }
 
     /// When the core next needs [`Proxy::handle_timeout`]; `None`: never.

@@ -6,7 +6,7 @@
 use super::refuse::Refuse;
 use super::Proxy;
 use crate::cx::Cx;
-use crate::limits::MAX_BODY;
+
 use crate::output::Why;
 use crate::relay::{Dialog, OfferError, Relay, RelayError};
 use crate::sdp::{find_sdp, Sdp};
@@ -24,7 +24,7 @@ impl Proxy {
         in_leg: usize,
         out_leg: usize,
         src: SocketAddr,
-        buf: &'b mut [u8; MAX_BODY],
+        buf: &'b mut [u8],
     ) -> Result<(Option<&'b [u8]>, Option<Why>), Refuse> {
         let Some(relay) = self.relay.as_mut() else {
             return Ok((None, None));
@@ -79,7 +79,7 @@ impl Proxy {
         in_leg: usize,
         out_leg: usize,
         src: SocketAddr,
-        buf: &'b mut [u8; MAX_BODY],
+        buf: &'b mut [u8],
     ) -> (Option<&'b [u8]>, Option<Why>) {
         let Some(relay) = self.relay.as_mut() else {
             return (None, None);
@@ -129,7 +129,7 @@ fn rewrite_body<'b>(
     cx: &mut Cx,
     m: &Message,
     d: &Dialog,
-    buf: &'b mut [u8; MAX_BODY],
+    buf: &'b mut [u8],
 ) -> Result<Option<&'b [u8]>, OfferError> {
     let body = m.body();
     let Some(range) = find_sdp(m.content_type(), body).map_err(OfferError::Sdp)? else {
@@ -140,7 +140,7 @@ fn rewrite_body<'b>(
     };
     let sdp = Sdp::parse(sdp).map_err(OfferError::Sdp)?;
     let head = range.start;
-    if head > MAX_BODY {
+    if head > buf.len() {
         return Err(OfferError::TooLarge);
     }
     let (before, room) = buf.split_at_mut_checked(head).ok_or(OfferError::TooLarge)?;
@@ -153,7 +153,7 @@ fn rewrite_body<'b>(
         return Ok(None);
     };
     let end = head + n + tail.len();
-    if end > MAX_BODY {
+    if end > buf.len() {
         return Err(OfferError::TooLarge);
     }
     let dst = buf.get_mut(head + n..end).ok_or(OfferError::TooLarge)?;

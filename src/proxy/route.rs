@@ -24,7 +24,7 @@ use super::{leg, Branch, Proxy};
 use crate::config::Route;
 use crate::cx::Cx;
 use crate::dns::{Failure, Resolution};
-use crate::limits::MAX_BODY;
+
 use crate::output::{Transmit, Why};
 use crate::registrar::Lookup;
 use crate::sip::status;
@@ -107,6 +107,21 @@ impl Proxy {
         m: &Message,
         out: &mut [u8],
     ) -> Result<(Transmit, Option<Why>), Refuse> {
+        let mut body = core::mem::take(&mut self.body);
+        let r = self.route_with(cx, in_leg, src, m, out, &mut body);
+        self.body = body;
+        r
+    }
+
+    fn route_with(
+        &mut self,
+        cx: &mut Cx,
+        in_leg: usize,
+        src: SocketAddr,
+        m: &Message,
+        out: &mut [u8],
+        body_buf: &mut [u8],
+    ) -> Result<(Transmit, Option<Why>), Refuse> {
         let ruri = self.check_request(m)?;
         let strict = self.repair_strict(m, &ruri)?;
         let popped = self.pop_routes(m, strict.as_ref())?;
@@ -120,13 +135,12 @@ impl Proxy {
         let mut host_buf = [0u8; 256];
         let hop = self.next_hop(cx.now, in_leg, src, m, &target, &popped, &mut host_buf)?;
         self.addressed_to_us(m, &target, &popped, &hop)?;
-        self.check_loop(m)?;
+        let l = self.check_loop(m)?;
         let out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
         self.check_trust(in_leg, out_leg, &target, &popped, &hop)?;
 
-        let mut body_buf = [0u8; MAX_BODY];
         let (body, note) = if in_leg != out_leg {
-            self.nat_request(cx, m, in_leg, out_leg, src, &mut body_buf)?
+            self.nat_request(cx, m, in_leg, out_leg, src, body_buf)?
         } else {
             (None, None)
         };
@@ -136,6 +150,7 @@ impl Proxy {
         let plan = Plan {
             out_leg,
             direct,
+            l,
             body,
             ruri: target.text,
             strict: strict.map(|s| (s.hi, s.elem)),
@@ -469,7 +484,8 @@ impl Proxy {
 
     /// Step 6b (RFC 3261 §16.3 step 4): a Via of ours with the same L is a
     /// loop; a different L is a spiral.
-    fn check_loop(&self, m: &Message) -> Result<(), Refuse> {
+    /// Returns L for the branch.
+    fn check_loop(&self, m: &Message) -> Result<[u8; 4], Refuse> {
         let l = self.brancher.l_hash(m);
         let looped = m.vias().any(|(_, v)| {
             self.own_via(&v).is_some() && v.branch.and_then(Branch::parse).is_some_and(|b| b.l == l)
@@ -477,7 +493,7 @@ impl Proxy {
         if looped {
             return Err(Refuse::Reply(status::LOOP_DETECTED, Why::Loop));
         }
-        Ok(())
+        Ok(l)
     }
 
     /// Step 7a: a token goes out of the leg its contact came from, a binding

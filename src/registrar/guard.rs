@@ -41,13 +41,15 @@ pub struct Replays {
     seen: Vec<Option<Seen>>,
 }
 
-impl Replays {
-    pub fn new() -> Replays {
+impl Default for Replays {
+    fn default() -> Replays {
         Replays {
             seen: vec![None; REPLAY_SLOTS],
         }
     }
+}
 
+impl Replays {
     /// Whether `nc` may be used with `nonce` now, in `request`: above
     /// every count seen for it, or the same count in the same request (a
     /// retransmission). Records it when so.
@@ -191,7 +193,7 @@ mod test {
 
     #[test]
     fn counts_must_increase_per_nonce() {
-        let mut r = Replays::new();
+        let mut r = Replays::default();
         let t = Instant::from_secs(1);
         let n1 = [b'a'; NONCE_LEN];
         let n2 = [b'b'; NONCE_LEN];

@@ -31,7 +31,7 @@ mod store;
 
 pub use config::RegistrarConfig;
 pub use digest::{parse_auth_file, AuthUser, Credential, NONCE_LIFETIME_SECS};
-pub use store::{MAX_AOR, MAX_BINDING};
+pub use store::{Binding, MAX_AOR, MAX_BINDING};
 
 use crate::sip::{Full, Message, Scheme, Uri};
 use crate::time::Instant;
@@ -113,6 +113,34 @@ pub enum Note {
     Lockout,
     /// 403: the source or the user is locked out.
     LockedOut,
+}
+
+impl Note {
+    /// How many kinds of [`Note`] there are.
+    pub const COUNT: usize = 17;
+
+    /// Its index and stable name, for the counters.
+    pub fn key(&self) -> (usize, &'static str) {
+        match self {
+            Note::Updated => (0, "updated"),
+            Note::Challenged => (1, "challenged"),
+            Note::ForeignNonce => (2, "foreign_nonce"),
+            Note::WrongPassword => (3, "wrong_password"),
+            Note::BadDigest => (4, "bad_digest"),
+            Note::WrongUser => (5, "wrong_user"),
+            Note::NoAuthFile => (6, "no_auth_file"),
+            Note::NotOurs => (7, "not_ours"),
+            Note::Malformed => (8, "malformed"),
+            Note::TooLong => (9, "too_long"),
+            Note::Full => (10, "full"),
+            Note::OutOfOrder => (11, "out_of_order"),
+            Note::TooBrief => (12, "too_brief"),
+            Note::BadExtension => (13, "bad_extension"),
+            Note::Replay => (14, "replay"),
+            Note::Lockout => (15, "lockout"),
+            Note::LockedOut => (16, "locked_out"),
+        }
+    }
 }
 
 impl core::fmt::Display for Note {
@@ -226,7 +254,7 @@ impl Registrar {
             users: cfg.users,
             realm,
             nonces: Nonces::new(secret),
-            replays: Replays::new(),
+            replays: Replays::default(),
             lockouts: Lockouts::new(users),
             events: heapless::Deque::new(),
             events_lost: 0,
@@ -235,6 +263,11 @@ impl Registrar {
             dirty_since: None,
             last_save: None,
         }
+    }
+
+    /// The live bindings, for `edgesip status`.
+    pub fn bindings(&self, now: Instant) -> impl Iterator<Item = &Binding> + '_ {
+        self.store.iter().filter(move |b| b.live(now))
     }
 
     /// The next event for the log, oldest first.

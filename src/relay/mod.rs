@@ -165,6 +165,8 @@ pub struct RelayStats {
     pub no_target: u64,
     /// Packets whose destination would have been one of our own sockets.
     pub to_self: u64,
+    /// The most calls held at once.
+    pub peak: u64,
     /// Calls refused because their public source held its share.
     pub per_source_refused: u64,
     /// Calls freed because their offer saw no response in time.
@@ -180,6 +182,28 @@ pub struct RelayStats {
     pub sessions_opened: u64,
     pub sessions_closed: u64,
     pub expired: u64,
+}
+
+/// A call as `edgesip status` shows it. Side 0 offered first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallView {
+    pub age: Duration,
+    /// Since the last relayed packet or offer/answer.
+    pub idle: Duration,
+    /// The leg of each side's relay ports.
+    pub legs: [usize; 2],
+    pub answered: bool,
+    pub streams: heapless::Vec<StreamView, MAX_MEDIA>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamView {
+    /// The RTP port each side sends to.
+    pub ports: [u16; 2],
+    /// Where each side's RTP comes from, once latched.
+    pub latched: [Option<SocketAddr>; 2],
+    /// Packets relayed from each side.
+    pub packets: [u64; 2],
 }
 
 /// One side of a stream, as its SDP and its packets describe it.
@@ -202,6 +226,8 @@ struct Stream {
     used: bool,
     pair: [u16; 2],
     peer: [Peer; 2],
+    /// Packets relayed from each side.
+    packets: [u64; 2],
 }
 
 #[derive(Debug, Clone)]
@@ -275,6 +301,8 @@ pub struct Relay {
     owner: Vec<u16>,
     /// Where the next free-pair search starts, per leg, so ports rotate.
     next: [u16; crate::limits::MAX_LEGS],
+    /// Calls in use.
+    active: usize,
     stats: RelayStats,
 }
 
@@ -306,6 +334,7 @@ impl Relay {
             refs: vec![0; slots],
             owner: vec![0; slots],
             next: [0; crate::limits::MAX_LEGS],
+            active: 0,
             media_ips: ips,
             leg_addrs: addrs,
             cfg,
@@ -323,7 +352,28 @@ impl Relay {
 
     /// Calls (forks included) holding relay slots.
     pub fn active_calls(&self) -> usize {
-        self.calls.iter().filter(|c| c.used).count()
+        self.active
+    }
+
+    /// The calls held now, for `edgesip status`.
+    pub fn calls(&self, now: Instant) -> impl Iterator<Item = CallView> + '_ {
+        self.calls.iter().filter(|c| c.used).map(move |c| {
+            let mut streams = heapless::Vec::new();
+            for m in c.media.iter().filter(|m| m.used) {
+                let _ = streams.push(StreamView {
+                    ports: m.pair.map(|p| self.port_of(p)),
+                    latched: [m.peer[0].latched_rtp, m.peer[1].latched_rtp],
+                    packets: m.packets,
+                });
+            }
+            CallView {
+                age: now.since(c.offered_at),
+                idle: now.since(c.last_activity),
+                legs: c.legs,
+                answered: c.answered,
+                streams,
+            }
+        })
     }
 
     /// The port of pair `pair` (its RTP port; RTCP is one above).
@@ -415,6 +465,7 @@ impl Relay {
             c.fork_of = None;
         }
         self.stats.sessions_closed += 1;
+        self.active = self.active.saturating_sub(1);
     }
 
     /// BYE: every slot of the dialog, in both directions.
@@ -580,6 +631,7 @@ impl Relay {
                             used: true,
                             pair: [u16::MAX, pm.pair[1]],
                             peer: [pm.peer[0], Peer::default()],
+                            packets: [0; 2],
                         };
                     }
                 }
@@ -625,6 +677,8 @@ impl Relay {
             }
         }
         self.stats.sessions_opened += 1;
+        self.active += 1;
+        self.stats.peak = self.stats.peak.max(self.active as u64);
         Ok((free, side))
     }
 
@@ -713,6 +767,7 @@ impl Relay {
                         used: true,
                         pair,
                         peer: [Peer::default(); 2],
+                        packets: [0; 2],
                     };
                 }
             }
@@ -928,6 +983,10 @@ impl Relay {
         if self.is_own(dst) {
             self.stats.to_self += 1;
             return None;
+        }
+        let stream = self.calls.get_mut(ci).and_then(|c| c.media.get_mut(mi));
+        if let Some(n) = stream.and_then(|m| m.packets.get_mut(side)) {
+            *n += 1;
         }
         self.stats.relayed += 1;
         Some(Transmit {
