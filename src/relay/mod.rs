@@ -24,6 +24,14 @@
 //! each talking to the relay on its own leg. Nothing is ever relayed to
 //! one of our own addresses.
 
+// Packet bytes are untrusted: keep every access checked.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 mod sdp;
 
 use crate::sdp::{Direction, Sdp};
@@ -299,12 +307,12 @@ pub struct Relay {
 }
 
 fn is_rtp_shaped(d: &[u8]) -> bool {
-    d.len() >= 12 && d[0] >> 6 == 2
+    d.len() >= 12 && d.first().is_some_and(|b| b >> 6 == 2)
 }
 
 /// RFC 5761 §4: RTCP packet types 192..=223 in the second byte.
 fn is_rtcp(d: &[u8]) -> bool {
-    d.len() >= 8 && (192..=223).contains(&d[1])
+    d.len() >= 8 && d.get(1).is_some_and(|b| (192..=223).contains(b))
 }
 
 impl Relay {
@@ -392,12 +400,16 @@ impl Relay {
     /// Takes a free pair on `leg`, opening its sockets.
     fn take_pair(&mut self, leg: usize, sockets: &mut dyn RelaySockets) -> Option<u16> {
         let pairs = self.cfg.pairs();
+        let start = *self.next.get(leg)?;
         for k in 0..pairs {
-            let pair = (self.next[leg] + k) % pairs;
+            let pair = (start + k) % pairs;
             let s = self.slot(leg, pair);
-            if self.refs[s] == 0 && sockets.open(leg, pair) {
-                self.refs[s] = 1;
-                self.next[leg] = (pair + 1) % pairs;
+            let r = self.refs.get_mut(s)?;
+            if *r == 0 && sockets.open(leg, pair) {
+                *r = 1;
+                if let Some(next) = self.next.get_mut(leg) {
+                    *next = (pair + 1) % pairs;
+                }
                 return Some(pair);
             }
         }
@@ -406,9 +418,12 @@ impl Relay {
 
     fn release_pair(&mut self, leg: usize, pair: u16, sockets: &mut dyn RelaySockets) {
         let s = self.slot(leg, pair);
-        self.refs[s] = self.refs[s].saturating_sub(1);
-        if self.refs[s] == 0 {
-            self.owner[s] = 0;
+        let (Some(r), Some(o)) = (self.refs.get_mut(s), self.owner.get_mut(s)) else {
+            return;
+        };
+        *r = r.saturating_sub(1);
+        if *r == 0 {
+            *o = 0;
             sockets.close(leg, pair);
             return;
         }
@@ -421,24 +436,26 @@ impl Relay {
                 .map(|mi| (ci, mi))
         });
         if let Some((ci, mi)) = user {
-            self.owner[s] = encode_owner(ci, mi, 1);
+            *o = encode_owner(ci, mi, 1);
         }
     }
 
     fn free_pairs(&self, leg: usize) -> usize {
         let pairs = usize::from(self.cfg.pairs());
-        self.refs[leg * pairs..(leg + 1) * pairs]
+        self.refs
+            .get(leg * pairs..(leg + 1) * pairs)
+            .unwrap_or_default()
             .iter()
             .filter(|r| **r == 0)
             .count()
     }
 
     fn close(&mut self, i: usize, sockets: &mut dyn RelaySockets) {
-        if !self.calls[i].used {
+        let Some(c) = self.calls.get_mut(i).filter(|c| c.used) else {
             return;
-        }
-        self.calls[i].used = false;
-        let (legs, media) = (self.calls[i].legs, self.calls[i].media);
+        };
+        c.used = false;
+        let (legs, media) = (c.legs, c.media);
         for m in media.iter().filter(|m| m.used) {
             for (leg, pair) in legs.iter().zip(m.pair) {
                 self.release_pair(*leg, pair, sockets);
@@ -460,11 +477,12 @@ impl Relay {
         sockets: &mut dyn RelaySockets,
     ) {
         for i in 0..self.calls.len() {
-            let c = &self.calls[i];
-            let hit = c.used
-                && c.call_id == call_id
-                && c.side_of(a).is_some()
-                && (c.tags[1].is_empty() || c.side_of(b).is_some());
+            let hit = self.calls.get(i).is_some_and(|c| {
+                c.used
+                    && c.call_id == call_id
+                    && c.side_of(a).is_some()
+                    && (c.tags[1].is_empty() || c.side_of(b).is_some())
+            });
             if hit {
                 self.close(i, sockets);
             }
@@ -475,8 +493,10 @@ impl Relay {
     /// call's unconfirmed slots go.
     pub fn close_early(&mut self, call_id: &[u8], from_tag: &[u8], sockets: &mut dyn RelaySockets) {
         for i in 0..self.calls.len() {
-            let c = &self.calls[i];
-            if c.used && !c.confirmed && c.call_id == call_id && c.tags[0] == from_tag {
+            let hit = self.calls.get(i).is_some_and(|c| {
+                c.used && !c.confirmed && c.call_id == call_id && c.tags[0] == from_tag
+            });
+            if hit {
                 self.close(i, sockets);
             }
         }
@@ -507,7 +527,7 @@ impl Relay {
             return;
         }
         for i in 0..self.calls.len() {
-            if ours(&self.calls[i]) && !self.calls[i].confirmed {
+            if self.calls.get(i).is_some_and(|c| ours(c) && !c.confirmed) {
                 self.close(i, sockets);
             }
         }
@@ -536,7 +556,7 @@ impl Relay {
             // the second pass of a hairpin is another call.
             let s = c
                 .side_of(d.sender_tag)
-                .filter(|s| c.signal[*s] == d.sender_leg);
+                .filter(|s| c.signal.get(*s) == Some(&d.sender_leg));
             let p = d.peer_tag.and_then(|t| c.side_of(t));
             if s.is_none() && c.side_of(d.sender_tag).is_some() {
                 continue;
@@ -547,9 +567,11 @@ impl Relay {
             match (s, p) {
                 // In-dialog, or an offer retransmitted.
                 (Some(s), Some(_)) => return Ok((i, s)),
-                (Some(s), None) if d.peer_tag.is_none() || c.tags[1 - s].is_empty() => {
-                    if let Some(t) = d.peer_tag {
-                        let _ = c.tags[1 - s].extend_from_slice(t);
+                (Some(s), None)
+                    if d.peer_tag.is_none() || c.tags.get(1 - s).is_some_and(|t| t.is_empty()) =>
+                {
+                    if let (Some(t), Some(other)) = (d.peer_tag, c.tags.get_mut(1 - s)) {
+                        let _ = other.extend_from_slice(t);
                     }
                     return Ok((i, s));
                 }
@@ -587,7 +609,7 @@ impl Relay {
         call.source = d.public_source;
         let side = match fork_parent {
             Some(p) => {
-                let parent = &self.calls[p];
+                let parent = self.calls.get(p).ok_or(RelayError::Capacity)?;
                 call.tags[0] = parent.tags[0].clone();
                 let _ = call.tags[1].extend_from_slice(d.sender_tag);
                 call.legs = parent.legs;
@@ -603,9 +625,9 @@ impl Relay {
                 }
                 // Shares the callee-facing pairs, gets its own
                 // caller-facing ones.
-                for (mi, pm) in parent.media.iter().enumerate() {
+                for (st, pm) in call.media.iter_mut().zip(&parent.media) {
                     if pm.used {
-                        call.media[mi] = Stream {
+                        *st = Stream {
                             used: true,
                             pair: [u16::MAX, pm.pair[1]],
                             peer: [pm.peer[0], Peer::default()],
@@ -625,21 +647,28 @@ impl Relay {
                 0
             }
         };
-        self.calls[free] = call;
+        let [leg0, leg1] = call.legs;
+        *self.calls.get_mut(free).ok_or(RelayError::Capacity)? = call;
         for mi in 0..MAX_MEDIA {
-            let m = self.calls[free].media[mi];
+            let Some(m) = self.calls.get(free).and_then(|c| c.media.get(mi)).copied() else {
+                continue;
+            };
             if !m.used {
                 continue;
             }
-            let leg0 = self.calls[free].legs[0];
-            let leg1 = self.calls[free].legs[1];
             let s1 = self.slot(leg1, m.pair[1]);
-            self.refs[s1] = self.refs[s1].saturating_add(1);
+            if let Some(r) = self.refs.get_mut(s1) {
+                *r = r.saturating_add(1);
+            }
             match self.take_pair(leg0, sockets) {
                 Some(p0) => {
-                    self.calls[free].media[mi].pair[0] = p0;
+                    if let Some(st) = self.calls.get_mut(free).and_then(|c| c.media.get_mut(mi)) {
+                        st.pair[0] = p0;
+                    }
                     let s0 = self.slot(leg0, p0);
-                    self.owner[s0] = encode_owner(free, mi, 0);
+                    if let Some(o) = self.owner.get_mut(s0) {
+                        *o = encode_owner(free, mi, 0);
+                    }
                 }
                 None => {
                     self.close(free, sockets);
@@ -683,11 +712,12 @@ impl Relay {
             return Err(RelayError::TooManyStreams);
         }
         let (ci, side) = self.slot_for(now, d, sockets)?;
-        let legs = self.calls[ci].legs;
+        let call = self.calls.get(ci).ok_or(RelayError::Capacity)?;
+        let legs = call.legs;
         // New streams need a pair on each leg; check before taking any.
         let new = sdp
             .media()
-            .filter(|m| !m.is_disabled() && !self.calls[ci].media[m.index].used)
+            .filter(|m| !m.is_disabled() && !call.media.get(m.index).is_some_and(|st| st.used))
             .count();
         if self.free_pairs(legs[0]) < new
             || self.free_pairs(legs[1]) < new + usize::from(legs[0] == legs[1]) * new
@@ -698,36 +728,48 @@ impl Relay {
         let mut ports: Ports = [None; MAX_MEDIA];
         for m in sdp.media() {
             if m.is_disabled() {
-                if let Some(st) = self.calls[ci].media.get_mut(m.index) {
-                    st.peer[side].rtp = None;
-                    st.peer[side].rtcp = None;
+                let st = self
+                    .calls
+                    .get_mut(ci)
+                    .and_then(|c| c.media.get_mut(m.index));
+                if let Some(peer) = st.and_then(|st| st.peer.get_mut(side)) {
+                    peer.rtp = None;
+                    peer.rtcp = None;
                 }
                 continue;
             }
-            if !self.calls[ci].media[m.index].used {
-                let mut pair = [0u16; 2];
-                for s in 0..2 {
-                    match self.take_pair(legs[s], sockets) {
-                        Some(p) => pair[s] = p,
-                        None => {
-                            if s == 1 {
-                                self.release_pair(legs[0], pair[0], sockets);
-                            }
-                            self.drop_if_empty(ci, sockets);
-                            return Err(RelayError::Capacity);
-                        }
+            let Some(st) = self.calls.get(ci).and_then(|c| c.media.get(m.index)) else {
+                return Err(RelayError::TooManyStreams);
+            };
+            if !st.used {
+                let Some(p0) = self.take_pair(legs[0], sockets) else {
+                    self.drop_if_empty(ci, sockets);
+                    return Err(RelayError::Capacity);
+                };
+                let Some(p1) = self.take_pair(legs[1], sockets) else {
+                    self.release_pair(legs[0], p0, sockets);
+                    self.drop_if_empty(ci, sockets);
+                    return Err(RelayError::Capacity);
+                };
+                let pair = [p0, p1];
+                for (s, (leg, p)) in legs.into_iter().zip(pair).enumerate() {
+                    let slot = self.slot(leg, p);
+                    if let Some(o) = self.owner.get_mut(slot) {
+                        *o = encode_owner(ci, m.index, s);
                     }
                 }
-                for s in 0..2 {
-                    let slot = self.slot(legs[s], pair[s]);
-                    self.owner[slot] = encode_owner(ci, m.index, s);
+                if let Some(st) = self
+                    .calls
+                    .get_mut(ci)
+                    .and_then(|c| c.media.get_mut(m.index))
+                {
+                    *st = Stream {
+                        used: true,
+                        pair,
+                        peer: [Peer::default(); 2],
+                        packets: [0; 2],
+                    };
                 }
-                self.calls[ci].media[m.index] = Stream {
-                    used: true,
-                    pair,
-                    peer: [Peer::default(); 2],
-                    packets: [0; 2],
-                };
             }
             let sdp_ip = m.conn.and_then(|c| c.ip);
             let hold = m.is_old_hold() || m.direction == Direction::Inactive;
@@ -736,8 +778,13 @@ impl Relay {
                 _ => None,
             };
             let rtcp_ip = m.rtcp_addr.and_then(|a| a.ip).or(sdp_ip);
-            let st = &mut self.calls[ci].media[m.index];
-            let peer = &mut st.peer[side];
+            let st = self
+                .calls
+                .get_mut(ci)
+                .and_then(|c| c.media.get_mut(m.index));
+            let st = st.ok_or(RelayError::TooManyStreams)?;
+            let theirs = *st.pair.get(1 - side).ok_or(RelayError::Capacity)?;
+            let peer = st.peer.get_mut(side).ok_or(RelayError::Capacity)?;
             let new_rtp = target(m.port_value);
             // A latched side may move only when its own SDP moved, and only
             // for a while: another port of the same host is no reason to
@@ -754,10 +801,15 @@ impl Relay {
             peer.plain = !m.is_rtp;
             peer.holding = hold;
             peer.allowed = [sdp_ip.filter(|ip| !ip.is_unspecified()), Some(d.signal_ip)];
-            ports[m.index] = Some(self.cfg.port_lo + 2 * st.pair[1 - side]);
+            if let Some(p) = ports.get_mut(m.index) {
+                *p = Some(self.cfg.port_lo + 2 * theirs);
+            }
         }
-        self.calls[ci].last_activity = now;
-        let ip = self.media_ips[legs[1 - side]];
+        if let Some(c) = self.calls.get_mut(ci) {
+            c.last_activity = now;
+        }
+        let ip = legs.get(1 - side).and_then(|l| self.media_ips.get(*l));
+        let ip = *ip.ok_or(RelayError::Capacity)?;
         sdp::rewrite(sdp, ip, &ports, out)
             .map(Some)
             .map_err(|_| RelayError::Unwritable)
@@ -790,26 +842,37 @@ impl Relay {
             };
             own = true;
             let slot = self.slot(leg, pair);
-            let Some((ci, mi, side)) = decode_owner(self.owner[slot]) else {
+            let Some((ci, mi, side)) = self.owner.get(slot).and_then(|o| decode_owner(*o)) else {
                 continue;
             };
-            if !self.calls[ci].used {
+            let Some(c) = self.calls.get_mut(ci).filter(|c| c.used) else {
                 continue;
+            };
+            if let Some(signal) = c.signal.get_mut(side) {
+                *signal = d.peer_leg;
             }
-            self.calls[ci].signal[side] = d.peer_leg;
-            if leg == d.peer_leg || self.refs[slot] != 1 || m.index >= MAX_MEDIA {
+            if leg == d.peer_leg || self.refs.get(slot) != Some(&1) || m.index >= MAX_MEDIA {
                 continue;
             }
             let Some(new) = self.take_pair(d.peer_leg, sockets) else {
                 continue;
             };
             self.release_pair(leg, pair, sockets);
-            let c = &mut self.calls[ci];
-            c.media[mi].pair[side] = new;
-            c.legs[side] = d.peer_leg;
+            if let Some(c) = self.calls.get_mut(ci) {
+                if let Some(p) = c.media.get_mut(mi).and_then(|st| st.pair.get_mut(side)) {
+                    *p = new;
+                }
+                if let Some(l) = c.legs.get_mut(side) {
+                    *l = d.peer_leg;
+                }
+            }
             let s = self.slot(d.peer_leg, new);
-            self.owner[s] = encode_owner(ci, mi, side);
-            ports[m.index] = Some(self.port_of(new));
+            if let Some(o) = self.owner.get_mut(s) {
+                *o = encode_owner(ci, mi, side);
+            }
+            if let Some(p) = ports.get_mut(m.index) {
+                *p = Some(self.port_of(new));
+            }
         }
         if !own {
             return None;
@@ -817,7 +880,9 @@ impl Relay {
         if ports.iter().all(Option::is_none) {
             return Some(Ok(None));
         }
-        let ip = self.media_ips[d.peer_leg];
+        let Some(&ip) = self.media_ips.get(d.peer_leg) else {
+            return Some(Err(RelayError::Capacity));
+        };
         Some(
             sdp::rewrite(sdp, ip, &ports, out)
                 .map(Some)
@@ -827,7 +892,11 @@ impl Relay {
 
     /// Frees a slot that an offer created but could not fill.
     fn drop_if_empty(&mut self, ci: usize, sockets: &mut dyn RelaySockets) {
-        if !self.calls[ci].media.iter().any(|m| m.used) {
+        if self
+            .calls
+            .get(ci)
+            .is_some_and(|c| !c.media.iter().any(|m| m.used))
+        {
             self.close(ci, sockets);
         }
     }
@@ -847,7 +916,8 @@ impl Relay {
         if leg >= self.media_ips.len() || pair >= self.cfg.pairs() {
             return None;
         }
-        let Some((mut ci, mi, side)) = decode_owner(self.owner[self.slot(leg, pair)]) else {
+        let owner = self.owner.get(self.slot(leg, pair)).copied();
+        let Some((mut ci, mi, side)) = owner.and_then(decode_owner) else {
             self.stats.unknown_port += 1;
             return None;
         };
@@ -855,20 +925,22 @@ impl Relay {
         if side == 1 {
             let accepts = |c: &Call| {
                 c.used
-                    && c.media[mi].used
-                    && c.legs[1] == leg
-                    && c.media[mi].pair[1] == pair
-                    && c.media[mi].peer[1].accepts(now, src, odd)
+                    && c.media.get(mi).is_some_and(|m| {
+                        m.used
+                            && c.legs[1] == leg
+                            && m.pair[1] == pair
+                            && m.peer[1].accepts(now, src, odd)
+                    })
             };
-            if !accepts(&self.calls[ci]) {
+            if !self.calls.get(ci).is_some_and(accepts) {
                 if let Some(f) = self.calls.iter().position(accepts) {
                     ci = f;
                 }
             }
         }
-        let call = &mut self.calls[ci];
-        let st = &mut call.media[mi];
-        let from = &mut st.peer[side];
+        let call = self.calls.get_mut(ci)?;
+        let st = call.media.get_mut(mi)?;
+        let from = st.peer.get_mut(side)?;
         if !from.accepts(now, src, odd) {
             self.stats.foreign_source += 1;
             return None;
@@ -882,7 +954,7 @@ impl Relay {
             };
             *latch = Some(src);
         }
-        let to = &st.peer[1 - side];
+        let to = st.peer.get(1 - side)?;
         let (odd_out, latched, announced) = if rtcp && !to.mux {
             (true, to.latched_rtcp, to.rtcp)
         } else {
@@ -903,8 +975,8 @@ impl Relay {
             }
         };
         let out = Socket::Relay {
-            leg: call.legs[1 - side],
-            pair: st.pair[1 - side],
+            leg: *call.legs.get(1 - side)?,
+            pair: *st.pair.get(1 - side)?,
             odd: odd_out,
         };
         call.last_activity = now;
@@ -912,8 +984,8 @@ impl Relay {
             self.stats.to_self += 1;
             return None;
         }
-        let call = &mut self.calls[ci];
-        if let Some(n) = call.media.get_mut(mi).and_then(|m| m.packets.get_mut(side)) {
+        let stream = self.calls.get_mut(ci).and_then(|c| c.media.get_mut(mi));
+        if let Some(n) = stream.and_then(|m| m.packets.get_mut(side)) {
             *n += 1;
         }
         self.stats.relayed += 1;
@@ -960,7 +1032,9 @@ impl Relay {
     /// Frees calls idle past their timeout.
     pub fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
         for i in 0..self.calls.len() {
-            let c = &self.calls[i];
+            let Some(c) = self.calls.get(i) else {
+                continue;
+            };
             if c.used && self.deadline(c) <= now {
                 let unanswered = !c.answered && now >= c.offered_at + OFFER_TIMEOUT;
                 self.close(i, sockets);

@@ -14,7 +14,7 @@ fn put_addr(c: &mut Cursor, src: &[u8], net: &NetAddr, ip: IpAddr) -> Result<(),
     // `IN IP4 a.b.c.d`: the type token and address are replaced together,
     // so the family may change between legs.
     c.put(if ip.is_ipv4() { b"IP4" } else { b"IP6" })?;
-    c.put(&src[net.addr_type.end..net.addr.start])?;
+    c.put(src.get(net.addr_type.end..net.addr.start).ok_or(Full)?)?;
     c.put_fmt(format_args!("{ip}"))
 }
 
@@ -29,9 +29,9 @@ pub fn rewrite(sdp: &Sdp, ip: IpAddr, ports: &Ports, out: &mut [u8]) -> Result<u
         match line {
             Line::Ice { .. } => continue,
             Line::Origin { net, .. } if net.ip.is_some() => {
-                c.put(&src[span.start..net.addr_type.start])?;
+                c.put(src.get(span.start..net.addr_type.start).ok_or(Full)?)?;
                 put_addr(&mut c, src, &net, ip)?;
-                c.put(&src[net.addr.end..span.end])?;
+                c.put(src.get(net.addr.end..span.end).ok_or(Full)?)?;
             }
             Line::Connection { net, level, .. } => {
                 let idx = match level {
@@ -42,11 +42,11 @@ pub fn rewrite(sdp: &Sdp, ip: IpAddr, ports: &Ports, out: &mut [u8]) -> Result<u
                 // we do not relay keeps its address.
                 let keep = net.is_unspecified() || (idx.is_some() && port_of(idx).is_none());
                 if keep {
-                    c.put(&src[span.range()])?;
+                    c.put(src.get(span.range()).ok_or(Full)?)?;
                 } else {
-                    c.put(&src[span.start..net.addr_type.start])?;
+                    c.put(src.get(span.start..net.addr_type.start).ok_or(Full)?)?;
                     put_addr(&mut c, src, &net, ip)?;
-                    c.put(&src[net.addr.end..span.end])?;
+                    c.put(src.get(net.addr.end..span.end).ok_or(Full)?)?;
                 }
             }
             Line::Media {
@@ -59,11 +59,11 @@ pub fn rewrite(sdp: &Sdp, ip: IpAddr, ports: &Ports, out: &mut [u8]) -> Result<u
                 media_port = port_value;
                 match port_of(media) {
                     Some(p) if port_value != 0 => {
-                        c.put(&src[span.start..port.start])?;
+                        c.put(src.get(span.start..port.start).ok_or(Full)?)?;
                         c.put_u32(u32::from(p))?;
-                        c.put(&src[port.end..span.end])?;
+                        c.put(src.get(port.end..span.end).ok_or(Full)?)?;
                     }
-                    _ => c.put(&src[span.range()])?,
+                    _ => c.put(src.get(span.range()).ok_or(Full)?)?,
                 }
             }
             Line::Rtcp {
@@ -75,24 +75,24 @@ pub fn rewrite(sdp: &Sdp, ip: IpAddr, ports: &Ports, out: &mut [u8]) -> Result<u
                 Some(p) => {
                     // a=rtcp naming the RTP port itself means rtcp-mux.
                     let odd = u32::from(port_value != media_port);
-                    c.put(&src[span.start..port.start])?;
+                    c.put(src.get(span.start..port.start).ok_or(Full)?)?;
                     c.put_u32(u32::from(p) + odd)?;
                     match net {
                         Some(n) => {
-                            c.put(&src[port.end..n.addr_type.start])?;
+                            c.put(src.get(port.end..n.addr_type.start).ok_or(Full)?)?;
                             put_addr(&mut c, src, &n, ip)?;
-                            c.put(&src[n.addr.end..span.end])?;
+                            c.put(src.get(n.addr.end..span.end).ok_or(Full)?)?;
                         }
-                        None => c.put(&src[port.end..span.end])?,
+                        None => c.put(src.get(port.end..span.end).ok_or(Full)?)?,
                     }
                 }
-                None => c.put(&src[span.range()])?,
+                None => c.put(src.get(span.range()).ok_or(Full)?)?,
             },
-            _ => c.put(&src[span.range()])?,
+            _ => c.put(src.get(span.range()).ok_or(Full)?)?,
         }
     }
     // Trailing bytes the line view does not yield (blank lines) stay.
     let last = sdp.lines().last().map_or(0, |l| l.span().end);
-    c.put(&src[last..])?;
+    c.put(src.get(last..).ok_or(Full)?)?;
     Ok(c.len())
 }
