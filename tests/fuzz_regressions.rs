@@ -253,3 +253,39 @@ fn test_fuzz_seeds_reach_deep() {
         "{s:?}"
     );
 }
+
+/// A script from tests/data/fuzz-regressions/<target>/, run step by step.
+fn run_finding(setup: Setup, target: &str, name: &str) -> Run {
+    let path = root()
+        .join("tests/data/fuzz-regressions")
+        .join(target)
+        .join(name);
+    let data = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut run = Run::new(setup);
+    for step in checks::script::steps(&data) {
+        run.step(step);
+    }
+    run
+}
+
+/// P1: a provider's 200 to a REGISTER lists our token as an addr-spec
+/// without brackets (`Contact: sip:b...@wan;expires=300`); turned back into
+/// the phone's `sip:4930@192.168.1.22:5060;transport=udp`, the URI's
+/// `;transport=udp` read as a header parameter of the Contact. The URI is
+/// bracketed now.
+#[test]
+fn test_p1_an_unwrapped_contact_keeps_its_uri_parameters() {
+    let run = run_finding(
+        Setup::TwoLegs,
+        "proxy_two_legs",
+        "P1-unbracketed-contact-unwrapped.bin",
+    );
+    let out = run.last_out().expect("the 200 went to the phone");
+    let m = Message::parse(out).unwrap();
+    assert_eq!(m.status(), Some(200));
+    let c = m.header(HeaderName::Contact).unwrap();
+    assert_eq!(
+        c.value,
+        b"<sip:4930@192.168.1.22:5060;transport=udp>;expires=300"
+    );
+}

@@ -142,6 +142,11 @@ impl Run {
         }
     }
 
+    /// The last SIP datagram the proxy sent.
+    pub fn last_out(&self) -> Option<&[u8]> {
+        self.last_out.as_deref()
+    }
+
     fn legs(&self) -> usize {
         self.proxy.legs().len()
     }
