@@ -1,8 +1,8 @@
 //! Where a datagram from a public leg may go, kept exact by watching what
 //! the proxy itself published.
 //!
-//! A request or response that came in on a public leg may be forwarded
-//! only out of a trusted leg, and only to
+//! A request that came in on a public leg may be forwarded only out of a
+//! trusted leg; it and a response from a public leg only to
 //! - an address inside a `net=` of that leg;
 //! - a `--route` host;
 //! - the address of a contact the proxy put into a token it sent out of a

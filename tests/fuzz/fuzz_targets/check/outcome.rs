@@ -14,8 +14,9 @@
 //!   response lost exactly our Via; the body is the same bytes unless the
 //!   NAT helper rewrote an SDP crossing legs (then it parses, has no ICE
 //!   lines, and only ports in the relay range and the leg's media IP are
-//!   new); Content-Length is the body's length. From a public leg: out of
-//!   a trusted leg only, to an address the [`Oracle`] allows.
+//!   new); Content-Length is the body's length. From a public leg: a
+//!   request out of a trusted leg only; requests and responses only to an
+//!   address the [`Oracle`] allows.
 //! - **Answered**: back to the source through the leg it came in on, never
 //!   to an ACK or a response; it parses (strictly, unless it answers a
 //!   malformed request, whose Vias it must echo); From, Call-ID, CSeq and
@@ -269,8 +270,13 @@ fn forwarded(proxy: &Proxy, oracle: &Oracle, input: &Input, tx: Transmit, out: &
     contacts(proxy, &m, &r, crossed)?;
     body(proxy, &m, &r, crossed, out_leg)?;
     if !legs[input.leg].trusted {
+        // A request never goes public to public. A response goes where the
+        // Via below ours says, which our branch MAC vouches for: a response
+        // to a request that came from the public leg may come back in on
+        // it too (the proxy does not tie a response to the leg its request
+        // went out by), and then it goes back out there, to the requester.
         ensure!(
-            legs[out_leg].trusted,
+            legs[out_leg].trusted || !m.is_request(),
             "from public leg {} out of public leg {out_leg}",
             input.leg
         );
