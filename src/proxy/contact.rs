@@ -101,9 +101,20 @@ impl Tokens {
                 let mut buf = [0u8; MAX_PLAIN];
                 match self.decode(legs, uri.user.unwrap_or_default(), &mut buf) {
                     Ok(b) if b.out_leg == in_leg && unwraps(m) => {
+                        // Without brackets, a `;`, `?` or `,` of the URI
+                        // would read as the header's (RFC 3261 §20.10).
+                        let bracket = !c.bracketed
+                            && b.contact.iter().any(|x| matches!(x, b';' | b'?' | b','));
                         rw.replace(uri.raw, |w| {
+                            if bracket {
+                                w.put(b"<")?;
+                            }
                             w.put(b"sip:")?;
-                            w.put(b.contact)
+                            w.put(b.contact)?;
+                            if bracket {
+                                w.put(b">")?;
+                            }
+                            Ok(())
                         })?;
                         continue;
                     }

@@ -1,0 +1,12 @@
+//! The `token_decode` target; its input format and checks are documented in
+//! `check/token.rs`, shared with `tests/fuzz_regressions.rs` through `checks.rs`.
+#![no_main]
+
+#[path = "checks.rs"]
+mod checks;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    checks::token::token_decode(data);
+});
