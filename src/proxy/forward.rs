@@ -123,10 +123,7 @@ impl Proxy {
         m: &Message,
         out: &mut [u8],
     ) -> Outcome {
-        let mut body = core::mem::take(&mut self.body);
-        let o = self.response_with(cx, in_leg, src, m, out, &mut body);
-        self.body = body;
-        o
+        self.with_body(|p, body| p.response_with(cx, in_leg, src, m, out, body))
     }
 
     fn response_with(

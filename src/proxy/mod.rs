@@ -244,6 +244,14 @@ impl Proxy {
         })
     }
 
+    /// Lends the SDP buffer to `f` for one message.
+    fn with_body<R>(&mut self, f: impl FnOnce(&mut Self, &mut [u8]) -> R) -> R {
+        let mut body = core::mem::take(&mut self.body);
+        let r = f(self, &mut body);
+        self.body = body;
+        r
+    }
+
     pub fn legs(&self) -> &[Leg] {
         &self.legs
     }

@@ -107,10 +107,7 @@ impl Proxy {
         m: &Message,
         out: &mut [u8],
     ) -> Result<(Transmit, Option<Why>), Refuse> {
-        let mut body = core::mem::take(&mut self.body);
-        let r = self.route_with(cx, in_leg, src, m, out, &mut body);
-        self.body = body;
-        r
+        self.with_body(|p, body| p.route_with(cx, in_leg, src, m, out, body))
     }
 
     fn route_with(
