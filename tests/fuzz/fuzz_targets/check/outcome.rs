@@ -294,7 +294,12 @@ fn request(proxy: &Proxy, input: &Input, out_leg: usize, m: &Message, r: &Messag
     let legs = proxy.legs();
     let (ol, il) = (&legs[out_leg], &legs[input.leg]);
     ensure!(r.method() == m.method(), "method changed");
-    ensure!(r.start_line().ends_with(b" SIP/2.0\r\n"), "version");
+    // The version is case-insensitive (RFC 3261 §25.1) and kept as it came.
+    let line = r.start_line();
+    ensure!(
+        line.len() > 10 && line[line.len() - 10..].eq_ignore_ascii_case(b" SIP/2.0\r\n"),
+        "version"
+    );
     let (a, b) = (m.request_uri_raw(), r.request_uri_raw());
     if a != b {
         let ruri = m.request_uri().ok_or("no Request-URI")?;
