@@ -1,8 +1,12 @@
-//! Fixtures and the proxy-like rewrite measured by `benches/wire.rs`.
-//! `cargo test` here checks that the fixtures parse and keep their sizes.
+//! Fixtures and the call scenarios measured by `benches/wire.rs`: the
+//! parser alone, and the real `Proxy::handle` on each message of a call.
+//! `cargo test` here checks that the fixtures parse and that every step of
+//! every scenario is forwarded.
 
-use edgesip::sip::{Error, HeaderName, HeaderPos, Message, Rewriter};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use edgesip::sip::Message;
+
+mod scenario;
+pub use scenario::{Legs, Scenario, STEPS};
 
 /// A typical softphone INVITE with SDP offer: 1003 bytes, SDP 296 bytes.
 pub const INVITE: &[u8] = b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
@@ -48,56 +52,6 @@ Contact: <sip:bob@192.0.2.4:5060>\r\n\
 Content-Length: 0\r\n\
 \r\n";
 
-/// Where the INVITE came from: behind a NAT, so `received` and `rport` are
-/// both needed.
-pub const SOURCE: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)), 55676);
-
-/// What the proxy does to a request it forwards: its own Via on top (the
-/// branch is precomputed here; see the `branch_hmac` case for its cost),
-/// `received`/`rport` on the caller's Via, Max-Forwards minus one, its
-/// Record-Route, and the Contact URI replaced by a token URI.
-pub fn rewrite_request(m: &Message, out: &mut [u8]) -> Result<usize, Error> {
-    let mut rw = Rewriter::new(m);
-    let (vi, top) = m.top_via().ok_or(Error::Missing(HeaderName::Via))?;
-    if top.needs_source_params(SOURCE) {
-        rw.replace(top.elem, |c| top.write_with_source(SOURCE, c))?;
-    }
-    rw.insert_header(HeaderPos::Before(vi), b"Via", |c| {
-        c.put(b"SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKp4a1b2c3d4e5f6a7;rport")
-    })?;
-    rw.insert_header(HeaderPos::Top, b"Record-Route", |c| {
-        c.put(b"<sip:192.0.2.1:5060;lr>")
-    })?;
-    if let Some(mf) = m.max_forwards() {
-        let i = m
-            .headers()
-            .iter()
-            .position(|h| h.name == HeaderName::MaxForwards)
-            .ok_or(Error::Missing(HeaderName::MaxForwards))?;
-        rw.replace_value(i, |c| c.put_u32(mf.saturating_sub(1)))?;
-    }
-    if let Some((_, contact)) = m.addrs(HeaderName::Contact).next() {
-        rw.replace(contact.uri.raw, |c| {
-            c.put(b"sip:bAbCdEfGhIjKlMnOpQrStUvWxYz012@192.0.2.1:5060")
-        })?;
-    }
-    rw.emit(out)
-}
-
-/// What the proxy does to a response it passes back: pop its own Via and
-/// replace the Contact URI with a token URI.
-pub fn rewrite_response(m: &Message, out: &mut [u8]) -> Result<usize, Error> {
-    let mut rw = Rewriter::new(m);
-    let (vi, _) = m.top_via().ok_or(Error::Missing(HeaderName::Via))?;
-    rw.remove_leading(vi, 1)?;
-    if let Some((_, contact)) = m.addrs(HeaderName::Contact).next() {
-        rw.replace(contact.uri.raw, |c| {
-            c.put(b"sip:bAbCdEfGhIjKlMnOpQrStUvWxYz012@192.0.2.1:5060")
-        })?;
-    }
-    rw.emit(out)
-}
-
 /// Checks a fixture and its rewrite; panics with the reason otherwise.
 pub fn check_fixtures() {
     let m = Message::parse(INVITE).expect("INVITE fixture parses");
@@ -110,18 +64,6 @@ pub fn check_fixtures() {
     assert_eq!(m.body().len(), 296);
     let sdp = edgesip::sdp::Sdp::parse(m.body()).expect("SDP parses");
     assert_eq!(sdp.media_count(), 1);
-    let mut out = vec![0u8; edgesip::sip::MAX_DATAGRAM];
-    let n = rewrite_request(&m, &mut out).expect("INVITE rewrite");
-    {
-        let r = Message::parse(&out[..n]).expect("rewritten INVITE parses");
-        assert_eq!(r.vias().count(), 2);
-        assert_eq!(r.max_forwards(), Some(69));
-        let (_, old) = r.vias().nth(1).unwrap();
-        assert_eq!(old.received_ip(), Some(SOURCE.ip()));
-        assert_eq!(old.rport_value(), Some(SOURCE.port()));
-        assert_eq!(r.addrs(HeaderName::RecordRoute).count(), 1);
-    }
-
     let m = Message::parse(OK_200).expect("200 OK fixture parses");
     assert!(
         (380..=440).contains(&OK_200.len()),
@@ -129,16 +71,40 @@ pub fn check_fixtures() {
         OK_200.len()
     );
     assert_eq!(m.vias().count(), 2);
-    let n = rewrite_response(&m, &mut out).expect("200 OK rewrite");
-    let r = Message::parse(&out[..n]).expect("rewritten 200 OK parses");
-    assert_eq!(r.vias().count(), 1);
-    assert_eq!(r.status(), Some(200));
 }
 
 #[cfg(test)]
 mod test {
+    use super::{Legs, Scenario};
+
     #[test]
-    fn test_fixtures_parse_and_rewrite() {
+    fn test_fixtures_parse() {
         super::check_fixtures();
+    }
+
+    #[test]
+    fn every_step_of_every_scenario_is_forwarded() {
+        for legs in [Legs::One, Legs::Two] {
+            for nat in [false, true] {
+                // Scenario::new checks where each step of the first run went.
+                let mut s = Scenario::new(legs, nat, 4);
+                let mut out = vec![0u8; edgesip::sip::MAX_DATAGRAM];
+                let before = s.stats().clone();
+                for call in 0..12 {
+                    for step in 0..super::STEPS.len() {
+                        let t = s.run(call, step, &mut out);
+                        assert_eq!(
+                            t.map(|t| t.dst),
+                            Some(s.expected(call, step)),
+                            "{legs:?} nat={nat} call {call} step {step}"
+                        );
+                    }
+                }
+                // Forwarded, not answered by the proxy.
+                let st = s.stats();
+                assert_eq!(st.requests_forwarded - before.requests_forwarded, 36);
+                assert_eq!(st.responses_forwarded - before.responses_forwarded, 12);
+            }
+        }
     }
 }
