@@ -8,11 +8,12 @@ use md5::{Digest, Md5};
 
 const BLOCK: usize = 64;
 
-/// A key prepared once, so each MAC costs two MD5 runs and no key setup.
+/// A key prepared once: the MD5 states after the padded key blocks are kept,
+/// so a short MAC costs two compressions, not four.
 #[derive(Clone)]
 pub struct HmacKey {
-    ipad: [u8; BLOCK],
-    opad: [u8; BLOCK],
+    inner: Md5,
+    outer: Md5,
 }
 
 impl HmacKey {
@@ -29,7 +30,11 @@ impl HmacKey {
             ipad[i] ^= k[i];
             opad[i] ^= k[i];
         }
-        HmacKey { ipad, opad }
+        let mut inner = Md5::new();
+        inner.update(ipad);
+        let mut outer = Md5::new();
+        outer.update(opad);
+        HmacKey { inner, outer }
     }
 
     /// HMAC-MD5 over the concatenation of `parts`.
@@ -43,9 +48,10 @@ impl HmacKey {
 
     /// A MAC fed piece by piece, for inputs of varying count.
     pub fn stream(&self) -> HmacStream<'_> {
-        let mut inner = Md5::new();
-        inner.update(self.ipad);
-        HmacStream { key: self, inner }
+        HmacStream {
+            key: self,
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -62,8 +68,7 @@ impl HmacStream<'_> {
 
     pub fn finish(self) -> [u8; 16] {
         let inner = self.inner.finalize();
-        let mut outer = Md5::new();
-        outer.update(self.key.opad);
+        let mut outer = self.key.outer.clone();
         outer.update(inner);
         outer.finalize().into()
     }

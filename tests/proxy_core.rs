@@ -511,6 +511,56 @@ fn contacts_become_tokens_and_come_back() {
 }
 
 #[test]
+fn a_contact_with_uri_headers_comes_back_without_them() {
+    // RFC 3261 §16.6 step 2: a Request-URI carries no `?headers`.
+    let mut p = two_legs();
+    let msg = invite("").replace(
+        "Contact: <sip:alice@127.0.0.1:5071>",
+        "Contact: <sip:alice@10.0.0.5:5071;transport=udp?Subject=hi>",
+    );
+    let c = contact_uri(&send(&mut p, 0, UAC, &msg).unwrap());
+    let o = send(&mut p, 1, UAS, &bye_to(&c)).unwrap();
+    assert_eq!(
+        o.first_line(),
+        "BYE sip:alice@10.0.0.5:5071;transport=udp SIP/2.0"
+    );
+    assert_eq!(o.t.dst, UAC.parse().unwrap());
+}
+
+#[test]
+fn tokens_from_the_cache_are_the_ones_the_cipher_makes() {
+    let (mut warm, mut cold) = (two_legs(), two_legs());
+    let msg = invite("").replace(
+        "Contact: <sip:alice@127.0.0.1:5071>",
+        "Contact: <sip:alice@10.0.0.5:5071;transport=udp>",
+    );
+    let first = contact_uri(&send(&mut warm, 0, UAC, &msg).unwrap());
+    let cached = contact_uri(&send(&mut warm, 0, UAC, &msg).unwrap());
+    assert_eq!(first, cached);
+    assert_eq!(contact_uri(&send(&mut cold, 0, UAC, &msg).unwrap()), first);
+    // Opened from the cache (warm, twice) and by the cipher (a fresh proxy).
+    let mut fresh = two_legs();
+    for i in 0..3 {
+        let p = if i < 2 { &mut warm } else { &mut fresh };
+        let o = send(p, 1, UAS, &bye_to(&first)).unwrap();
+        assert_eq!(
+            o.first_line(),
+            "BYE sip:alice@10.0.0.5:5071;transport=udp SIP/2.0"
+        );
+        assert_eq!((o.t.leg, o.t.dst), (0, UAC.parse().unwrap()));
+    }
+    // A cached token that arrives on the wrong leg is still refused.
+    let o = send(
+        &mut warm,
+        0,
+        UAC,
+        &bye_to(&first.replace("@127.0.0.2", "@127.0.0.1")),
+    )
+    .unwrap();
+    assert_eq!(o.first_line(), "SIP/2.0 404 Not Found");
+}
+
+#[test]
 fn without_nat_contacts_the_contact_address_is_used() {
     let mut p = proxy_cfg(
         vec![

@@ -5,6 +5,7 @@
 
 use super::leg::Leg;
 use super::token::{self, DefaultCipher, TokenError, MAX_PLAIN, MAX_TOKEN_LEN};
+use super::token_cache::TokenCache;
 use crate::sip::{Error, Full, HeaderName, Message, Rewriter, Uri};
 use std::net::SocketAddr;
 
@@ -13,6 +14,7 @@ pub struct Tokens {
     /// Leg names joined by `|`: tokens bind to the set of legs, not to
     /// addresses, so a new WAN address keeps them valid.
     binding: heapless::Vec<u8, 160>,
+    cache: TokenCache,
     pub force: bool,
     pub nat: bool,
 }
@@ -37,6 +39,7 @@ impl Tokens {
         Tokens {
             cipher: DefaultCipher::new(&crate::hmac::hmac_md5(secret, &[b"edgesip tokens"])),
             binding,
+            cache: TokenCache::new(crate::hmac::hmac_md5(secret, &[b"edgesip token cache"])),
             force,
             nat,
         }
@@ -51,23 +54,25 @@ impl Tokens {
                 .any(|l| l.is_own(uri.host, uri.port_or_default()))
     }
 
+    /// (Cache hits, misses) of token making and opening.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        (self.cache.hits, self.cache.misses)
+    }
+
     pub fn decode<'o>(
-        &self,
+        &mut self,
         legs: &[Leg],
         user: &[u8],
         buf: &'o mut [u8; MAX_PLAIN],
     ) -> Result<Back<'o>, TokenError> {
-        let d = token::decode(&self.cipher, &self.binding, user, buf)?;
-        let (i, o) = (usize::from(d.in_leg), usize::from(d.out_leg));
-        if i >= legs.len() || o >= legs.len() {
-            return Err(TokenError::Malformed);
+        if let Some(h) = self.cache.opened(user, buf) {
+            let contact = buf.get(..h.len).ok_or(TokenError::Malformed)?;
+            return back(legs, h.in_leg, h.out_leg, h.nat, contact);
         }
-        Ok(Back {
-            in_leg: i,
-            out_leg: o,
-            nat: d.nat,
-            contact: d.contact,
-        })
+        let d = token::decode(&self.cipher, &self.binding, user, buf)?;
+        self.cache
+            .insert(user, d.in_leg, d.out_leg, d.nat, d.contact);
+        back(legs, d.in_leg, d.out_leg, d.nat, d.contact)
     }
 
     /// Rewrites every Contact of `m`, which came in on `in_leg` and leaves
@@ -83,7 +88,7 @@ impl Tokens {
     /// when they return, which is what lets them in from a public leg. A
     /// token that does not decode here is left as it is.
     pub fn rewrite_contacts(
-        &self,
+        &mut self,
         legs: &[Leg],
         rw: &mut Rewriter,
         m: &Message,
@@ -128,16 +133,18 @@ impl Tokens {
             };
             let nat = if self.nat { nat } else { None };
             let mut tok = [0u8; MAX_TOKEN_LEN];
-            let n = token::encode(
-                &self.cipher,
-                &self.binding,
-                in_leg as u8,
-                out_leg as u8,
-                nat,
-                contact,
-                &mut tok,
-            )
-            .map_err(|_| Error::Malformed(HeaderName::Contact))?;
+            let (i, o) = (in_leg as u8, out_leg as u8);
+            let n = match self.cache.sealed(i, o, nat, contact, &mut tok) {
+                Some(n) => n,
+                None => {
+                    let n =
+                        token::encode(&self.cipher, &self.binding, i, o, nat, contact, &mut tok)
+                            .map_err(|_| Error::Malformed(HeaderName::Contact))?;
+                    let t = tok.get(..n).ok_or(Error::Malformed(HeaderName::Contact))?;
+                    self.cache.insert(t, i, o, nat, contact);
+                    n
+                }
+            };
             rw.replace(uri.raw, |w| {
                 w.put(b"sip:")?;
                 w.put(tok.get(..n).ok_or(Full)?)?;
@@ -147,6 +154,25 @@ impl Tokens {
         }
         Ok(())
     }
+}
+
+fn back<'o>(
+    legs: &[Leg],
+    in_leg: u8,
+    out_leg: u8,
+    nat: Option<SocketAddr>,
+    contact: &'o [u8],
+) -> Result<Back<'o>, TokenError> {
+    let (i, o) = (usize::from(in_leg), usize::from(out_leg));
+    if i >= legs.len() || o >= legs.len() {
+        return Err(TokenError::Malformed);
+    }
+    Ok(Back {
+        in_leg: i,
+        out_leg: o,
+        nat,
+        contact,
+    })
 }
 
 /// Whether tokens in `m`'s Contacts go back to what they stood for: a

@@ -28,7 +28,7 @@ pub(super) struct Plan<'a> {
 
 impl Proxy {
     pub(super) fn rewrite_request(
-        &self,
+        &mut self,
         m: &Message,
         in_leg: usize,
         src: SocketAddr,

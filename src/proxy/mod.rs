@@ -33,6 +33,7 @@ pub mod registrations;
 mod route;
 mod stun;
 pub mod token;
+mod token_cache;
 
 pub use branch::{Branch, Brancher, PrevHop};
 pub use contact::Tokens;

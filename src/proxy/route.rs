@@ -281,9 +281,9 @@ impl Proxy {
                 let n = contact.len();
                 let dst = buf.uri.get_mut(..n).ok_or(not_found(Why::NoBinding))?;
                 dst.copy_from_slice(contact);
-                let text = buf.uri.get(..n).ok_or(not_found(Why::NoBinding))?;
+                let (uri, text) = retarget(buf.uri.get(..n)).ok_or(not_found(Why::NoBinding))?;
                 Ok(Target {
-                    uri: Uri::parse(text).ok_or(not_found(Why::NoBinding))?,
+                    uri,
                     text: Some(text),
                     found: Found::Binding { source, leg },
                 })
@@ -320,8 +320,8 @@ impl Proxy {
                     in_leg: b.in_leg,
                     nat: b.nat,
                 };
-                let text = buf.uri.get(..n).ok_or(not_found(Why::BadToken(None)))?;
-                let uri = Uri::parse(text).ok_or(not_found(Why::BadToken(None)))?;
+                let (uri, text) =
+                    retarget(buf.uri.get(..n)).ok_or(not_found(Why::BadToken(None)))?;
                 return Ok(Target {
                     uri,
                     text: Some(text),
@@ -610,4 +610,18 @@ fn fnv1a(b: &[u8]) -> u32 {
     b.iter().fold(0x811c_9dc5u32, |h, x| {
         (h ^ u32::from(*x)).wrapping_mul(0x0100_0193)
     })
+}
+
+/// A contact as the new Request-URI: without its `?headers`, which a
+/// Request-URI may not carry (RFC 3261 §16.6 step 2, §19.1.1).
+fn retarget(text: Option<&[u8]>) -> Option<(Uri<'_>, &[u8])> {
+    let text = text?;
+    let uri = Uri::parse(text)?;
+    match uri.headers {
+        None => Some((uri, text)),
+        Some(h) => {
+            let text = text.get(..text.len().checked_sub(h.len() + 1)?)?;
+            Some((Uri::parse(text)?, text))
+        }
+    }
 }

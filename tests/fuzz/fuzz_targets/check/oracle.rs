@@ -69,7 +69,7 @@ impl Oracle {
 
     /// Decodes a token URI of ours: the contact's address and the NAT
     /// source it carries.
-    pub fn token_targets(&self, proxy: &Proxy, uri: &Uri) -> Vec<SocketAddr> {
+    pub fn token_targets(&mut self, proxy: &Proxy, uri: &Uri) -> Vec<SocketAddr> {
         let legs = proxy.legs();
         if !Tokens::is_candidate(legs, uri) {
             return Vec::new();

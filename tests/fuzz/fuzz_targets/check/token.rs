@@ -131,7 +131,7 @@ fn round_trip(data: &[u8]) {
 fn tokens_api(data: &[u8]) {
     let proxy = Setup::TwoLegs.proxy();
     let legs = proxy.legs();
-    let tokens = Tokens::new(SECRET, legs, false, true);
+    let mut tokens = Tokens::new(SECRET, legs, false, true);
 
     let mut user_uri = b"sip:".to_vec();
     user_uri.extend_from_slice(data);
