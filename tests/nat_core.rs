@@ -337,6 +337,39 @@ fn idle_sessions_expire() {
 }
 
 #[test]
+fn the_next_deadline_is_exactly_the_earliest_call_through_churn() {
+    // The relay keeps its earliest deadline as calls change instead of
+    // scanning for it: each one it names must be when a call expires.
+    let mut n = net(8);
+    let t0 = n.now;
+    call(&mut n, "c1");
+    n.now = n.now + Duration::from_secs(5);
+    call(&mut n, "c2");
+    n.now = n.now + Duration::from_secs(5);
+    n.send(0, UAC, &invite("u1", OFFER)).unwrap();
+    n.now = n.now + Duration::from_secs(5);
+    // Media on the first call makes it the last to go.
+    assert!(n.rtp(0, 20000, "127.0.0.1:40000", &[0x80u8; 20]).is_some());
+    let mut expiries = Vec::new();
+    while let Some(t) = n.p.poll_timeout() {
+        let active = n.p.relay_table().unwrap().active_calls();
+        let before = t - Duration::from_millis(1);
+        n.p.handle_timeout(&mut Cx::new(before, &mut n.s));
+        assert_eq!(n.p.relay_table().unwrap().active_calls(), active, "early");
+        n.p.handle_timeout(&mut Cx::new(t, &mut n.s));
+        assert_eq!(
+            n.p.relay_table().unwrap().active_calls(),
+            active - 1,
+            "at {t:?}"
+        );
+        expiries.push(t.since(t0).as_secs());
+    }
+    // The unanswered offer after 32 s, then 120 s after each call's last
+    // activity.
+    assert_eq!(expiries, [10 + 32, 5 + 120, 15 + 120]);
+}
+
+#[test]
 fn capacity_gives_503_without_retry_after() {
     let mut n = net(1);
     call(&mut n, "cap1");

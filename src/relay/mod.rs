@@ -37,6 +37,7 @@ mod sdp;
 use crate::sdp::{Direction, Sdp};
 use crate::time::Instant;
 use core::time::Duration;
+use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 
 pub use sdp::Ports;
@@ -303,6 +304,13 @@ pub struct Relay {
     next: [u16; crate::limits::MAX_LEGS],
     /// Calls in use.
     active: usize,
+    /// The earliest deadline and its call, kept as calls change so that
+    /// `poll_timeout` and an idle `handle_timeout` do not look at every
+    /// call. `stale`: that call got later or went; rescan when asked.
+    due: Cell<Option<(Instant, usize)>>,
+    stale: Cell<bool>,
+    /// The call an offer or answer worked on, for [`Relay::offer_answer`].
+    worked_on: Option<usize>,
     stats: RelayStats,
 }
 
@@ -335,6 +343,9 @@ impl Relay {
             owner: vec![0; slots],
             next: [0; crate::limits::MAX_LEGS],
             active: 0,
+            due: Cell::new(None),
+            stale: Cell::new(false),
+            worked_on: None,
             media_ips: ips,
             leg_addrs: addrs,
             cfg,
@@ -455,6 +466,10 @@ impl Relay {
             return;
         };
         c.used = false;
+        self.later(i);
+        let Some(c) = self.calls.get(i) else {
+            return;
+        };
         let (legs, media) = (c.legs, c.media);
         for m in media.iter().filter(|m| m.used) {
             for (leg, pair) in legs.iter().zip(m.pair) {
@@ -695,6 +710,23 @@ impl Relay {
         out: &mut [u8],
         sockets: &mut dyn RelaySockets,
     ) -> Result<Option<usize>, RelayError> {
+        let r = self.update_from_sdp(now, d, sdp, out, sockets);
+        // New, off hold, or answered: its deadline may have moved either way.
+        if let Some(ci) = self.worked_on.take() {
+            self.later(ci);
+            self.sooner(ci);
+        }
+        r
+    }
+
+    fn update_from_sdp(
+        &mut self,
+        now: Instant,
+        d: &Dialog,
+        sdp: &Sdp,
+        out: &mut [u8],
+        sockets: &mut dyn RelaySockets,
+    ) -> Result<Option<usize>, RelayError> {
         if let Some(hairpin) = self.hairpin(d, sdp, out, sockets) {
             self.stats.hairpins += 1;
             return hairpin;
@@ -712,6 +744,7 @@ impl Relay {
             return Err(RelayError::TooManyStreams);
         }
         let (ci, side) = self.slot_for(now, d, sockets)?;
+        self.worked_on = Some(ci);
         let call = self.calls.get(ci).ok_or(RelayError::Capacity)?;
         let legs = call.legs;
         // New streams need a pair on each leg; check before taking any.
@@ -980,6 +1013,7 @@ impl Relay {
             odd: odd_out,
         };
         call.last_activity = now;
+        self.later(ci);
         if self.is_own(dst) {
             self.stats.to_self += 1;
             return None;
@@ -1018,19 +1052,53 @@ impl Relay {
                 c.answered = true;
             }
         }
+        // Answered calls lose the offer timeout: only ever later.
+        if let Some((_, ci)) = self.due.get() {
+            self.later(ci);
+        }
     }
 
-    /// When the next idle call expires.
+    /// Call `ci` may expire later than it did (activity, an answer, or it
+    /// went): if it was the earliest, the earliest must be found again.
+    fn later(&self, ci: usize) {
+        if self.due.get().is_some_and(|(_, i)| i == ci) {
+            self.stale.set(true);
+        }
+    }
+
+    /// Call `ci` may expire sooner than any other.
+    fn sooner(&self, ci: usize) {
+        let Some(c) = self.calls.get(ci).filter(|c| c.used) else {
+            return;
+        };
+        let d = self.deadline(c);
+        if self.due.get().is_none_or(|(t, _)| d < t) {
+            self.due.set(Some((d, ci)));
+        }
+    }
+
+    /// When the next idle call expires. Looks at every call only after the
+    /// earliest one changed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.calls
-            .iter()
-            .filter(|c| c.used)
-            .map(|c| self.deadline(c))
-            .min()
+        if self.stale.get() || (self.due.get().is_none() && self.active > 0) {
+            let earliest = self
+                .calls
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.used)
+                .map(|(i, c)| (self.deadline(c), i))
+                .min();
+            self.due.set(earliest);
+            self.stale.set(false);
+        }
+        self.due.get().map(|(t, _)| t)
     }
 
     /// Frees calls idle past their timeout.
     pub fn handle_timeout(&mut self, now: Instant, sockets: &mut dyn RelaySockets) {
+        if self.poll_timeout().is_none_or(|t| now < t) {
+            return;
+        }
         for i in 0..self.calls.len() {
             let Some(c) = self.calls.get(i) else {
                 continue;
@@ -1045,6 +1113,7 @@ impl Relay {
                 }
             }
         }
+        self.stale.set(true);
     }
 }
 
