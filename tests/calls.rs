@@ -642,3 +642,50 @@ fn force_rewrite_on_one_leg() {
         format!("BYE sip:alice@127.0.0.1:{} SIP/2.0", call.uac.addr().port())
     );
 }
+
+/// The loop reads a leg with `recvmmsg` and takes a short batch as proof
+/// that the queue is empty, without the `recvfrom` that would say EAGAIN.
+/// Bursts of every size around the batch, some sent while the loop is
+/// still draining the first part: every datagram must come out, with no
+/// later datagram needed to wake the loop for it.
+#[test]
+fn bursts_sent_while_the_loop_drains_are_all_forwarded() {
+    let p = free_udp_port("127.0.0.1");
+    let _d = Daemon::start(&["--leg", &format!("127.0.0.1:{p}")]);
+    let a: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
+    let (uac, uas) = (Ua::bind("127.0.0.1"), Ua::bind("127.0.0.3"));
+    let options = |n: usize| {
+        format!(
+            "OPTIONS sip:bob@{} SIP/2.0\r\n\
+Via: SIP/2.0/UDP {};branch=z9hG4bKburst{n}\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.org>;tag=b{n}\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: burst{n}@uac\r\n\
+CSeq: 1 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n",
+            uas.addr(),
+            uac.addr()
+        )
+    };
+    let mut n = 0;
+    for round in 0..60 {
+        let size = 1 + round % 10;
+        let mut want = std::collections::BTreeSet::new();
+        for i in 0..size {
+            // Half the bursts pause midway, while the loop is reading.
+            if round % 2 == 1 && i == size / 2 {
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+            uac.send_to(options(n).as_bytes(), a);
+            want.insert(format!("burst{n}@uac"));
+            n += 1;
+        }
+        while !want.is_empty() {
+            let got = recv(&uas, &format!("round {round}: {want:?} still unread"));
+            let id = got.line(HeaderName::CallId);
+            want.remove(id.trim_start_matches("Call-ID: ").trim_end());
+        }
+    }
+    assert_eq!(n, (0..60).map(|r| 1 + r % 10).sum::<usize>());
+}

@@ -2,7 +2,7 @@
 //! takes a pair and closed when it frees it, so an idle router holds no
 //! media sockets. Slots are preallocated for every (leg, pair, port).
 
-use super::sys::udp_socket;
+use super::sys::{udp_socket, RecvBatch, BATCH};
 use super::QUOTA;
 use crate::output::{Socket, Transmit};
 use crate::relay::RelaySockets;
@@ -10,6 +10,7 @@ use log::warn;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 /// DSCP EF (expedited forwarding) for relayed RTP, as a TOS byte.
 const DSCP_EF: libc::c_int = 0xb8;
@@ -94,11 +95,12 @@ impl MediaSockets {
         !self.ready.is_empty()
     }
 
-    /// Reads every ready socket up to the quota, relaying through `relay`.
-    /// Sockets with more waiting stay in the ready list.
+    /// Reads every ready socket up to the quota, [`BATCH`] packets per
+    /// system call, relaying through `relay`. Sockets with more waiting
+    /// stay in the ready list.
     pub fn drain(
         &mut self,
-        rx: &mut [u8],
+        rx: &mut RecvBatch,
         mut relay: impl FnMut(usize, u16, bool, SocketAddr, &[u8]) -> Option<Transmit>,
         mut warn_limited: impl FnMut(&dyn std::fmt::Display),
     ) {
@@ -106,39 +108,54 @@ impl MediaSockets {
         while k < self.ready.len() {
             let i = self.ready[k];
             let (leg, pair, odd) = self.decode(i);
-            let mut more = false;
-            for _ in 0..QUOTA {
+            let mut read = 0;
+            while read < QUOTA {
                 let Some(sock) = self.socks[i].as_ref() else {
                     break;
                 };
-                match sock.recv_from(rx) {
-                    Ok((n, src)) => {
-                        let Some(Transmit {
-                            socket:
-                                Socket::Relay {
-                                    leg: l,
-                                    pair: p,
-                                    odd: o,
-                                },
-                            dst,
-                            len,
-                        }) = relay(leg, pair, odd, src, &rx[..n])
-                        else {
-                            continue;
-                        };
-                        let j = self.index(l, p, o);
-                        if let (Some(Some(out)), Some(bytes)) = (self.socks.get(j), rx.get(..len)) {
-                            if let Err(e) = out.send_to(bytes, dst) {
-                                warn_limited(&format_args!("relay send to {dst} failed: {e}"));
+                match rx.recv(sock.as_raw_fd()) {
+                    Ok(n) => {
+                        for pkt in 0..n {
+                            let Some((src, data)) = rx.get(pkt) else {
+                                continue;
+                            };
+                            let Some(Transmit {
+                                socket:
+                                    Socket::Relay {
+                                        leg: l,
+                                        pair: p,
+                                        odd: o,
+                                    },
+                                dst,
+                                len,
+                            }) = relay(leg, pair, odd, src, data)
+                            else {
+                                continue;
+                            };
+                            let j = self.index(l, p, o);
+                            if let (Some(Some(out)), Some(bytes)) =
+                                (self.socks.get(j), data.get(..len))
+                            {
+                                if let Err(e) = out.send_to(bytes, dst) {
+                                    warn_limited(&format_args!("relay send to {dst} failed: {e}"));
+                                }
                             }
                         }
+                        // A short batch: the queue is empty.
+                        if n < BATCH {
+                            break;
+                        }
+                        read += n;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => warn_limited(&format_args!("relay receive failed: {e}")),
+                    Err(e) => {
+                        read += 1;
+                        warn_limited(&format_args!("relay receive failed: {e}"));
+                    }
                 }
-                more = true;
             }
+            let more = read >= QUOTA;
             if more && self.socks[i].is_some() {
                 k += 1;
             } else {

@@ -44,7 +44,7 @@ use crate::time::Instant;
 use cli::Options;
 use media::MediaSockets;
 use persist::Persist;
-use sys::{udp_socket, Signals};
+use sys::{udp_socket, RecvBatch, Signals, BATCH};
 
 /// Datagrams read from one socket per turn before the other legs get theirs.
 const QUOTA: usize = 64;
@@ -314,7 +314,7 @@ struct Shell {
     names: Vec<String>,
     /// Legs that may have datagrams waiting.
     ready: [bool; MAX_LEGS],
-    rx: Box<[u8]>,
+    rx: RecvBatch,
     tx: Box<[u8]>,
     limiter: Limiter,
     /// The relay's sockets; none without `--nat`.
@@ -330,7 +330,7 @@ impl Shell {
             socks,
             names,
             ready: [false; MAX_LEGS],
-            rx: vec![0; MAX_DATAGRAM].into_boxed_slice(),
+            rx: RecvBatch::new(),
             tx: vec![0; MAX_DATAGRAM].into_boxed_slice(),
             limiter: Limiter::new(10, 10),
             media: MediaSockets::none(),
@@ -366,8 +366,11 @@ impl Shell {
             if self.dns_ready[i] {
                 self.dns_ready[i] = false;
                 loop {
-                    match self.dns[i].recv_from(&mut self.rx) {
-                        Ok((n, src)) => proxy.handle_dns(now, i, src, &self.rx[..n]),
+                    let buf = self.rx.buf();
+                    match self.dns[i].recv_from(buf) {
+                        Ok((n, src)) => {
+                            proxy.handle_dns(now, i, src, buf.get(..n).unwrap_or_default())
+                        }
                         Err(e) if e.kind() == ErrorKind::Interrupted => {}
                         Err(_) => break,
                     }
@@ -399,22 +402,38 @@ impl Shell {
         }
     }
 
-    /// Reads up to [`QUOTA`] datagrams from `leg`; true if it may have more.
+    /// Reads up to [`QUOTA`] datagrams from `leg`, [`BATCH`] per system
+    /// call; true if it may have more.
     fn drain(&mut self, proxy: &mut Proxy, now: Instant, leg: usize) -> bool {
-        for _ in 0..QUOTA {
-            match self.socks[leg].recv_from(&mut self.rx) {
-                Ok((n, src)) => {
-                    let mut cx = Cx::new(now, &mut self.media);
-                    let o = proxy.handle(&mut cx, leg, src, &self.rx[..n], &mut self.tx);
-                    log::outcome(&mut self.limiter, now, &self.names[leg], src, &o);
-                    if let Some(t) = o.transmit() {
-                        self.send(now, t);
+        let mut read = 0;
+        while read < QUOTA {
+            let Some(sock) = self.socks.get(leg) else {
+                return false;
+            };
+            match self.rx.recv(sock.as_raw_fd()) {
+                Ok(n) => {
+                    for i in 0..n {
+                        let Some((src, data)) = self.rx.get(i) else {
+                            continue;
+                        };
+                        let mut cx = Cx::new(now, &mut self.media);
+                        let o = proxy.handle(&mut cx, leg, src, data, &mut self.tx);
+                        log::outcome(&mut self.limiter, now, &self.names[leg], src, &o);
+                        if let Some(t) = o.transmit() {
+                            self.send(now, t);
+                        }
                     }
+                    // A short batch: the queue is empty.
+                    if n < BATCH {
+                        return false;
+                    }
+                    read += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 // E.g. ECONNREFUSED left by an ICMP error for an earlier send.
                 Err(e) => {
+                    read += 1;
                     if let Some(s) = self.limiter.report(now) {
                         warn!(
                             "leg {}: receive failed: {e}{}",

@@ -259,3 +259,121 @@ impl Signals {
         }
     }
 }
+
+/// Datagrams read per `recvmmsg`. Each has a whole `MAX_DATAGRAM` buffer;
+/// the pages are touched only as far as datagrams fill them.
+pub const BATCH: usize = 4;
+
+/// Receive buffers for `recvmmsg`: one call reads up to [`BATCH`]
+/// datagrams, and a short batch proves the queue was empty, so the
+/// `recvfrom` that would only say EAGAIN is not needed (an edge-triggered
+/// socket reports the next arrival again).
+pub struct RecvBatch {
+    bufs: Box<[u8]>,
+    addrs: [libc::sockaddr_storage; BATCH],
+    got: [(usize, Option<SocketAddr>); BATCH],
+    count: usize,
+}
+
+impl RecvBatch {
+    pub fn new() -> RecvBatch {
+        RecvBatch {
+            bufs: vec![0; BATCH * crate::limits::MAX_DATAGRAM].into_boxed_slice(),
+            // SAFETY: sockaddr_storage is plain data; all zeroes is valid.
+            addrs: unsafe { std::mem::zeroed() },
+            got: [(0, None); BATCH],
+            count: 0,
+        }
+    }
+
+    /// The first buffer, for sockets read one datagram at a time.
+    pub fn buf(&mut self) -> &mut [u8] {
+        let n = crate::limits::MAX_DATAGRAM.min(self.bufs.len());
+        self.bufs.get_mut(..n).unwrap_or_default()
+    }
+
+    /// Reads what `fd` has, up to [`BATCH`] datagrams: how many. Fewer than
+    /// [`BATCH`] means the queue is empty now; none is `WouldBlock`.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        let size = crate::limits::MAX_DATAGRAM;
+        // SAFETY: iovec and mmsghdr are plain data; all zeroes is valid.
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (i, ((v, h), a)) in iov
+            .iter_mut()
+            .zip(hdrs.iter_mut())
+            .zip(self.addrs.iter_mut())
+            .enumerate()
+        {
+            let Some(buf) = self.bufs.get_mut(i * size..(i + 1) * size) else {
+                return Err(io::Error::from(ErrorKind::InvalidInput));
+            };
+            v.iov_base = buf.as_mut_ptr().cast();
+            v.iov_len = buf.len();
+            h.msg_hdr.msg_name = (a as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = v;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at its own iovec and address, and
+        // every iovec at its own `size` bytes of `bufs`; all outlive the
+        // call, and the kernel writes no more than the lengths given.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT as _,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            self.count = 0;
+            return Err(io::Error::last_os_error());
+        }
+        let n = (r as usize).min(BATCH);
+        for ((g, h), a) in self.got.iter_mut().zip(&hdrs).zip(&self.addrs).take(n) {
+            *g = ((h.msg_len as usize).min(size), socket_addr(a));
+        }
+        self.count = n;
+        Ok(n)
+    }
+
+    /// Datagram `i` of the last batch and where it came from; `None` for a
+    /// source that is not IPv4 or IPv6.
+    pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        let (len, src) = *self.got.get(i).filter(|_| i < self.count)?;
+        let start = i * crate::limits::MAX_DATAGRAM;
+        Some((src?, self.bufs.get(start..start + len)?))
+    }
+}
+
+/// The address the kernel wrote into `a`.
+fn socket_addr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match libc::c_int::from(a.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says it holds a sockaddr_in, which is
+            // smaller than sockaddr_storage and less strictly aligned.
+            let s = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(s.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let s = unsafe { &*(a as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(s.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(s.sin6_port),
+                s.sin6_flowinfo,
+                s.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
