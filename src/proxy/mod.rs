@@ -436,11 +436,14 @@ impl Proxy {
         if is_keepalive(data) {
             return Outcome::Dropped(Why::KeepAlive);
         }
-        match Message::parse(data) {
-            Ok(m) if m.is_request() => self.request(cx, leg, src, &m, out),
-            Ok(m) => self.response(cx, leg, src, &m, out),
-            Err(e) => self.malformed(leg, src, data, e, out),
-        }
+        let parsed = Message::parse_then(data, |m| {
+            if m.is_request() {
+                self.request(cx, leg, src, m, out)
+            } else {
+                self.response(cx, leg, src, m, out)
+            }
+        });
+        parsed.unwrap_or_else(|e| self.malformed(leg, src, data, e, out))
     }
 
     fn request(

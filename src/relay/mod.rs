@@ -32,7 +32,10 @@
     clippy::panic
 )]
 
+mod index;
 mod sdp;
+
+use index::Chains;
 
 use crate::sdp::{Direction, Sdp};
 use crate::time::Instant;
@@ -311,6 +314,13 @@ pub struct Relay {
     stale: Cell<bool>,
     /// The call an offer or answer worked on, for [`Relay::offer_answer`].
     worked_on: Option<usize>,
+    /// Calls in use by Call-ID, and by the public address that offered
+    /// them; the free slots; free pairs per leg. Nothing per message looks
+    /// at every call or every pair.
+    by_id: Chains,
+    by_source: Chains,
+    free: Vec<u16>,
+    free_pairs: [usize; crate::limits::MAX_LEGS],
     stats: RelayStats,
 }
 
@@ -346,6 +356,10 @@ impl Relay {
             due: Cell::new(None),
             stale: Cell::new(false),
             worked_on: None,
+            by_id: Chains::new(cfg.max_calls, *b"edgesip call-ids"),
+            by_source: Chains::new(cfg.max_calls, *b"edgesip sources."),
+            free: (0..cfg.max_calls as u16).rev().collect(),
+            free_pairs: [pairs; crate::limits::MAX_LEGS],
             media_ips: ips,
             leg_addrs: addrs,
             cfg,
@@ -418,6 +432,9 @@ impl Relay {
             let r = self.refs.get_mut(s)?;
             if *r == 0 && sockets.open(leg, pair) {
                 *r = 1;
+                if let Some(n) = self.free_pairs.get_mut(leg) {
+                    *n = n.saturating_sub(1);
+                }
                 if let Some(next) = self.next.get_mut(leg) {
                     *next = (pair + 1) % pairs;
                 }
@@ -436,6 +453,9 @@ impl Relay {
         if *r == 0 {
             *o = 0;
             sockets.close(leg, pair);
+            if let Some(n) = self.free_pairs.get_mut(leg) {
+                *n += 1;
+            }
             return;
         }
         // A fork still uses it: hand ownership to that fork.
@@ -452,13 +472,20 @@ impl Relay {
     }
 
     fn free_pairs(&self, leg: usize) -> usize {
-        let pairs = usize::from(self.cfg.pairs());
-        self.refs
-            .get(leg * pairs..(leg + 1) * pairs)
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| **r == 0)
-            .count()
+        self.free_pairs.get(leg).copied().unwrap_or(0)
+    }
+
+    /// The first call with this Call-ID's bucket; walk on with
+    /// `self.by_id.after` and compare the Call-ID.
+    fn first_with_id(&self, call_id: &[u8]) -> Option<usize> {
+        self.by_id.first(self.by_id.bucket(call_id))
+    }
+
+    fn source_bucket(&self, ip: IpAddr) -> usize {
+        match ip {
+            IpAddr::V4(v4) => self.by_source.bucket(&v4.octets()),
+            IpAddr::V6(v6) => self.by_source.bucket(&v6.octets()),
+        }
     }
 
     fn close(&mut self, i: usize, sockets: &mut dyn RelaySockets) {
@@ -470,14 +497,26 @@ impl Relay {
         let Some(c) = self.calls.get(i) else {
             return;
         };
-        let (legs, media) = (c.legs, c.media);
+        let (legs, media, source) = (c.legs, c.media, c.source);
+        let b = self.by_id.bucket(&c.call_id);
+        self.by_id.unlink(i, b);
+        if let Some(ip) = source {
+            let b = self.source_bucket(ip);
+            self.by_source.unlink(i, b);
+        }
+        self.free.push(i as u16);
         for m in media.iter().filter(|m| m.used) {
             for (leg, pair) in legs.iter().zip(m.pair) {
                 self.release_pair(*leg, pair, sockets);
             }
         }
-        for c in self.calls.iter_mut().filter(|c| c.fork_of == Some(i)) {
-            c.fork_of = None;
+        // Its forks share its Call-ID.
+        let mut at = self.by_id.first(b);
+        while let Some(j) = at {
+            at = self.by_id.after(j);
+            if let Some(c) = self.calls.get_mut(j).filter(|c| c.fork_of == Some(i)) {
+                c.fork_of = None;
+            }
         }
         self.stats.sessions_closed += 1;
         self.active = self.active.saturating_sub(1);
@@ -491,7 +530,9 @@ impl Relay {
         b: &[u8],
         sockets: &mut dyn RelaySockets,
     ) {
-        for i in 0..self.calls.len() {
+        let mut at = self.first_with_id(call_id);
+        while let Some(i) = at {
+            at = self.by_id.after(i);
             let hit = self.calls.get(i).is_some_and(|c| {
                 c.used
                     && c.call_id == call_id
@@ -507,7 +548,9 @@ impl Relay {
     /// CANCEL, or a final response >= 300 to the initial INVITE: the
     /// call's unconfirmed slots go.
     pub fn close_early(&mut self, call_id: &[u8], from_tag: &[u8], sockets: &mut dyn RelaySockets) {
-        for i in 0..self.calls.len() {
+        let mut at = self.first_with_id(call_id);
+        while let Some(i) = at {
+            at = self.by_id.after(i);
             let hit = self.calls.get(i).is_some_and(|c| {
                 c.used && !c.confirmed && c.call_id == call_id && c.tags[0] == from_tag
             });
@@ -532,8 +575,14 @@ impl Relay {
             c.used && c.call_id == call_id && c.tags[0] == from_tag && c.signal[1] == leg
         };
         let mut found = false;
-        for c in self.calls.iter_mut() {
-            if ours(c) && c.tags[1] == to_tag {
+        let mut at = self.first_with_id(call_id);
+        while let Some(i) = at {
+            at = self.by_id.after(i);
+            if let Some(c) = self
+                .calls
+                .get_mut(i)
+                .filter(|c| ours(c) && c.tags[1] == to_tag)
+            {
                 c.confirmed = true;
                 found = true;
             }
@@ -541,7 +590,9 @@ impl Relay {
         if !found {
             return;
         }
-        for i in 0..self.calls.len() {
+        let mut at = self.first_with_id(call_id);
+        while let Some(i) = at {
+            at = self.by_id.after(i);
             if self.calls.get(i).is_some_and(|c| ours(c) && !c.confirmed) {
                 self.close(i, sockets);
             }
@@ -563,7 +614,12 @@ impl Relay {
             return Err(RelayError::Capacity);
         }
         let mut fork_parent = None;
-        for (i, c) in self.calls.iter_mut().enumerate() {
+        let mut at = self.first_with_id(d.call_id);
+        while let Some(i) = at {
+            at = self.by_id.after(i);
+            let Some(c) = self.calls.get_mut(i) else {
+                continue;
+            };
             if !c.used || c.call_id != d.call_id {
                 continue;
             }
@@ -601,21 +657,22 @@ impl Relay {
             }
         }
         if let (Some(ip), None) = (d.public_source, fork_parent) {
-            let held = self
-                .calls
-                .iter()
-                .filter(|c| c.used && c.fork_of.is_none() && c.source == Some(ip))
-                .count();
+            let mut held = 0;
+            let mut at = self.by_source.first(self.source_bucket(ip));
+            while let Some(i) = at {
+                at = self.by_source.after(i);
+                held += usize::from(
+                    self.calls
+                        .get(i)
+                        .is_some_and(|c| c.used && c.fork_of.is_none() && c.source == Some(ip)),
+                );
+            }
             if held >= self.cfg.per_source() {
                 self.stats.per_source_refused += 1;
                 return Err(RelayError::PerSource);
             }
         }
-        let free = self
-            .calls
-            .iter()
-            .position(|c| !c.used)
-            .ok_or(RelayError::Capacity)?;
+        let free = usize::from(*self.free.last().ok_or(RelayError::Capacity)?);
         let mut call = Call::empty();
         call.used = true;
         let _ = call.call_id.extend_from_slice(d.call_id);
@@ -663,7 +720,14 @@ impl Relay {
             }
         };
         let [leg0, leg1] = call.legs;
+        let (id_bucket, source) = (self.by_id.bucket(&call.call_id), call.source);
         *self.calls.get_mut(free).ok_or(RelayError::Capacity)? = call;
+        self.free.pop();
+        self.by_id.link(free, id_bucket);
+        if let Some(ip) = source {
+            let b = self.source_bucket(ip);
+            self.by_source.link(free, b);
+        }
         for mi in 0..MAX_MEDIA {
             let Some(m) = self.calls.get(free).and_then(|c| c.media.get(mi)).copied() else {
                 continue;
@@ -673,6 +737,11 @@ impl Relay {
             }
             let s1 = self.slot(leg1, m.pair[1]);
             if let Some(r) = self.refs.get_mut(s1) {
+                if *r == 0 {
+                    if let Some(n) = self.free_pairs.get_mut(leg1) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
                 *r = r.saturating_add(1);
             }
             match self.take_pair(leg0, sockets) {
@@ -966,8 +1035,15 @@ impl Relay {
                     })
             };
             if !self.calls.get(ci).is_some_and(accepts) {
-                if let Some(f) = self.calls.iter().position(accepts) {
-                    ci = f;
+                // Forks share the owner's Call-ID.
+                let b = self.calls.get(ci).map(|c| self.by_id.bucket(&c.call_id));
+                let mut at = b.and_then(|b| self.by_id.first(b));
+                while let Some(f) = at {
+                    at = self.by_id.after(f);
+                    if self.calls.get(f).is_some_and(accepts) {
+                        ci = f;
+                        break;
+                    }
                 }
             }
         }
@@ -1047,9 +1123,13 @@ impl Relay {
     /// A response from `leg` to the INVITE of (`call_id`, `from_tag`): the
     /// offer is answered and keeps its slot past [`OFFER_TIMEOUT`].
     pub fn answered(&mut self, call_id: &[u8], from_tag: &[u8], leg: usize) {
-        for c in self.calls.iter_mut() {
-            if c.used && c.call_id == call_id && c.tags[0] == from_tag && c.signal[1] == leg {
-                c.answered = true;
+        let mut at = self.first_with_id(call_id);
+        while let Some(i) = at {
+            at = self.by_id.after(i);
+            if let Some(c) = self.calls.get_mut(i) {
+                if c.used && c.call_id == call_id && c.tags[0] == from_tag && c.signal[1] == leg {
+                    c.answered = true;
+                }
             }
         }
         // Answered calls lose the offer timeout: only ever later.

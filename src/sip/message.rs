@@ -331,6 +331,17 @@ impl<'b> Message<'b> {
         }
     }
 
+    /// [`Message::parse`], handing the message to `f` where it was built:
+    /// returning a `Message` (several KiB) copies it, twice on the way out
+    /// of a `Result`.
+    #[inline]
+    pub fn parse_then<R>(buf: &'b [u8], f: impl FnOnce(&Message<'b>) -> R) -> Result<R, Error> {
+        let mut m = Message::empty(buf);
+        m.frame::<true>()?;
+        m.validate()?;
+        Ok(f(&m))
+    }
+
     /// Parses the framing only: start line, header lines and the raw body,
     /// taking a bare LF for a line end and passing control characters, so
     /// that a response can still be written to what [`Message::parse`]
