@@ -38,6 +38,74 @@ pub struct MediaInfo {
 }
 
 impl MediaInfo {
+    /// The summary an `m=` line starts; `None` for any other line.
+    pub(super) fn start(line: &Line) -> Option<MediaInfo> {
+        let Line::Media {
+            line,
+            index,
+            media,
+            port,
+            port_value,
+            count,
+            proto,
+            is_rtp,
+            ..
+        } = *line
+        else {
+            return None;
+        };
+        Some(MediaInfo {
+            index,
+            line,
+            section: line,
+            media,
+            port,
+            port_value,
+            count,
+            proto,
+            is_rtp,
+            conn: None,
+            rtcp_mux: false,
+            rtcp_port: None,
+            rtcp_addr: None,
+            direction: Direction::SendRecv,
+        })
+    }
+
+    /// A line of its section; `dir` collects the first direction.
+    pub(super) fn absorb(&mut self, line: &Line, dir: &mut Option<Direction>) {
+        match *line {
+            Line::Connection { net, .. } => {
+                self.conn.get_or_insert(net);
+            }
+            Line::Rtcp {
+                port_value, net, ..
+            } if self.rtcp_port.is_none() => {
+                self.rtcp_port = Some(port_value);
+                self.rtcp_addr = net;
+            }
+            Line::RtcpMux { .. } => self.rtcp_mux = true,
+            Line::Direction { dir: d, .. } => {
+                dir.get_or_insert(d);
+            }
+            _ => {}
+        }
+    }
+
+    /// The section ends at `end`; session-level settings fill what it
+    /// did not say.
+    pub(super) fn finish(
+        &mut self,
+        end: usize,
+        dir: Option<Direction>,
+        session_conn: Option<NetAddr>,
+        session_dir: Option<Direction>,
+    ) {
+        self.section.end = end;
+        self.conn = self.conn.or(session_conn);
+        self.direction = dir.or(session_dir).unwrap_or_default();
+    }
+
     /// Port 0: a rejected or removed stream (RFC 3264 §6).
     pub fn is_disabled(&self) -> bool {
         self.port_value == 0
@@ -55,41 +123,22 @@ pub struct Medias<'a> {
     pub(super) lines: Lines<'a>,
     pub(super) session_conn: Option<NetAddr>,
     pub(super) session_dir: Option<Direction>,
+    /// The summaries the parse kept, taken from the front; `None`: scan.
+    pub(super) stored: Option<&'a [Option<MediaInfo>]>,
 }
 
 impl Iterator for Medias<'_> {
     type Item = MediaInfo;
 
     fn next(&mut self) -> Option<MediaInfo> {
+        if let Some(stored) = self.stored.as_mut() {
+            let (first, rest) = stored.split_first()?;
+            *stored = rest;
+            return *first;
+        }
         let mut info = loop {
-            if let Line::Media {
-                line,
-                index,
-                media,
-                port,
-                port_value,
-                count,
-                proto,
-                is_rtp,
-                ..
-            } = self.lines.next()?
-            {
-                break MediaInfo {
-                    index,
-                    line,
-                    section: line,
-                    media,
-                    port,
-                    port_value,
-                    count,
-                    proto,
-                    is_rtp,
-                    conn: None,
-                    rtcp_mux: false,
-                    rtcp_port: None,
-                    rtcp_addr: None,
-                    direction: Direction::SendRecv,
-                };
+            if let Some(info) = MediaInfo::start(&self.lines.next()?) {
+                break info;
             }
         };
         let mut dir = None;
@@ -101,27 +150,10 @@ impl Iterator for Medias<'_> {
                     self.lines = before; // leave the next m= for the next call
                     break;
                 }
-                Some(Line::Connection { net, .. }) => {
-                    info.conn.get_or_insert(net);
-                }
-                Some(Line::Rtcp {
-                    port_value, net, ..
-                }) => {
-                    if info.rtcp_port.is_none() {
-                        info.rtcp_port = Some(port_value);
-                        info.rtcp_addr = net;
-                    }
-                }
-                Some(Line::RtcpMux { .. }) => info.rtcp_mux = true,
-                Some(Line::Direction { dir: d, .. }) => {
-                    dir.get_or_insert(d);
-                }
-                Some(_) => {}
+                Some(line) => info.absorb(&line, &mut dir),
             }
         }
-        info.section.end = self.lines.pos;
-        info.conn = info.conn.or(self.session_conn);
-        info.direction = dir.or(self.session_dir).unwrap_or_default();
+        info.finish(self.lines.pos, dir, self.session_conn, self.session_dir);
         Some(info)
     }
 }

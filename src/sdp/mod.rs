@@ -123,14 +123,20 @@ impl std::error::Error for SdpError {}
 /// Absent/empty Content-Type or `application/sdp` means the whole body;
 /// `multipart/*` is searched for its single `application/sdp` part (nested
 /// multiparts are not descended into); other types, or an empty SDP, give
-/// A validated SDP body. Cheap to copy around; re-walks `buf` on demand.
+/// A validated SDP body. Cheap to copy around; the media sections are
+/// summarised once, up to [`STORED_MEDIA`] of them (more are re-walked in
+/// `buf` on demand).
 #[derive(Clone, Copy, Debug)]
 pub struct Sdp<'a> {
     buf: &'a [u8],
     session_conn: Option<NetAddr>,
     session_dir: Option<Direction>,
     media_count: usize,
+    stored: [Option<MediaInfo>; STORED_MEDIA],
 }
+
+/// Media sections kept from the parse: as many as the relay takes.
+pub const STORED_MEDIA: usize = crate::limits::MAX_MEDIA;
 
 impl<'a> Sdp<'a> {
     /// Validates the whole body; afterwards the iterators cannot fail.
@@ -143,7 +149,24 @@ impl<'a> Sdp<'a> {
         let mut origin = false;
         let mut session_conn = None;
         let mut session_dir = None;
+        // The media summaries are built in the same pass: the section
+        // being read, and the ones done.
+        let mut section: Option<(MediaInfo, Option<Direction>)> = None;
+        let mut stored = [None; STORED_MEDIA];
+        let mut done = 0;
         while let Some(line) = lines.step()? {
+            if let Some(next) = MediaInfo::start(&line) {
+                if let Some((mut m, dir)) = section.take() {
+                    m.finish(next.line.start, dir, session_conn, session_dir);
+                    if let Some(slot) = stored.get_mut(done) {
+                        *slot = Some(m);
+                    }
+                    done += 1;
+                }
+                section = Some((next, None));
+            } else if let Some((m, dir)) = section.as_mut() {
+                m.absorb(&line, dir);
+            }
             match line {
                 Line::Origin { .. } => {
                     if origin || lines.level != Level::Session {
@@ -171,11 +194,18 @@ impl<'a> Sdp<'a> {
         if !origin {
             return Err(SdpError::MissingOrigin);
         }
+        if let Some((mut m, dir)) = section {
+            m.finish(lines.pos, dir, session_conn, session_dir);
+            if let Some(slot) = stored.get_mut(done) {
+                *slot = Some(m);
+            }
+        }
         Ok(Sdp {
             buf,
             session_conn,
             session_dir,
             media_count: lines.media,
+            stored,
         })
     }
 
@@ -189,11 +219,20 @@ impl<'a> Sdp<'a> {
 
     /// Per-media summaries in order; check [`Sdp::media_count`] against a
     /// fixed capacity before collecting.
-    pub fn media(&self) -> Medias<'a> {
+    pub fn media(&self) -> Medias<'_> {
+        let stored = (self.media_count <= STORED_MEDIA).then_some(&self.stored[..]);
+        Medias {
+            stored,
+            ..self.scan_media()
+        }
+    }
+
+    fn scan_media(&self) -> Medias<'a> {
         Medias {
             lines: self.lines(),
             session_conn: self.session_conn,
             session_dir: self.session_dir,
+            stored: None,
         }
     }
 

@@ -860,3 +860,27 @@ fn pseudo_random_mutations_do_not_panic() {
     // The mutations must also reach the accepting paths.
     assert!(accepted > 1000, "only {accepted} accepted");
 }
+
+#[test]
+fn stored_media_summaries_are_what_a_scan_gives() {
+    let mut five =
+        b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n".to_vec();
+    for i in 0..5u16 {
+        five.extend_from_slice(
+            format!(
+                "m=audio {} RTP/AVP 0\r\na=rtcp:{}\r\na=sendonly\r\n",
+                4000 + 2 * i,
+                4001 + 2 * i
+            )
+            .as_bytes(),
+        );
+    }
+    for (buf, stored) in [(OFFER, true), (&five[..], false)] {
+        let sdp = Sdp::parse(buf).unwrap();
+        assert_eq!(sdp.media().count(), sdp.media_count());
+        let kept: Vec<MediaInfo> = sdp.media().collect();
+        let scanned: Vec<MediaInfo> = sdp.scan_media().collect();
+        assert_eq!(kept, scanned);
+        assert_eq!(sdp.media().stored.is_some(), stored);
+    }
+}
