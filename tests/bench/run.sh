@@ -49,10 +49,12 @@ case $MODE in
   # included (its maximum is ~60-140 here); HI_RATE: a moderate rate for
   # the native proxies, well under the slowest one's maximum (Kamailio
   # with q_malloc: ~700-1,300 here, depending on the neighbours' load).
+  # TOP_RATE: a high fixed rate for the proxies that carry it (not
+  # Kamailio with q_malloc); below the load generator's ceiling here.
   full)  STEP=2;   BISECT=3; RETRIES=1; LOW_RATE=20; LOW_DUR=4
-         HI_RATE=300; HI_DUR=3; REPS=3; RTP_SESSIONS=500; RTP_DUR=4 ;;
+         HI_RATE=300; HI_DUR=3; TOP_RATE=2000; TOP_DUR=3; REPS=3; RTP_SESSIONS=500; RTP_DUR=4 ;;
   quick) STEP=1;   BISECT=2; RETRIES=1; LOW_RATE=20; LOW_DUR=3
-         HI_RATE=300; HI_DUR=2; REPS=3; RTP_SESSIONS=500; RTP_DUR=2 ;;
+         HI_RATE=300; HI_DUR=2; TOP_RATE=2000; TOP_DUR=2; REPS=3; RTP_SESSIONS=500; RTP_DUR=2 ;;
   smoke) SMOKE_RATE=200; SMOKE_DUR=3 ;;
 esac
 PACED_PPS=20000        # 200 G.711 calls: 50 packets/s each way
@@ -140,9 +142,10 @@ lg() { # load generator, pinned to its core, with a time limit
 
 # ------------------------------------------------------------------ ports
 # One block of 7,000 ports below the ephemeral range, free on every address:
-#   P+0..7 proxies, P+10.. loadgen UAC, P+20.. UAS, P+30 RTP endpoints,
-#   P+40/41 rtpengine control, P+1000.. floor media, P+2000.. edgesip relay,
-#   P+5000.. rtpengine media.
+#   P+0..9 and P+14..16 proxies, P+10.. loadgen UAC, P+20.. UAS, P+30 RTP
+#   endpoints, P+40/41 rtpengine control, P+1000.. floor media, P+2000..
+#   edgesip relay, P+5000.. the capacity rows' relays during the SIP runs,
+#   then rtpengine media.
 P=
 for try in $(seq 40); do
   cand=$((10000 + (RANDOM % 16) * 1000))
@@ -200,12 +203,18 @@ EOF
 # --------------------------------------------------------- the SIP targets
 # Each: a label, the address the UAC sends to, how to start it, and the
 # first rate of its ramp.
-declare -A ADDR START RAMP0 HOLD SDP PIDOF
+# RAMP0 "-" : no ramp, the fixed rates only (the capacity rows); REGS[L]:
+# bindings registered before its runs; TOP[L]: it runs at TOP_RATE too.
+declare -A ADDR START RAMP0 HOLD SDP PIDOF REGS TOP
 LABELS=()
 target() { LABELS+=("$1"); ADDR[$1]=$2; RAMP0[$1]=$3; HOLD[$1]=$4; SDP[$1]=$5; START[$1]=$6; }
 FLOOR_PAIRS="127.0.0.1:$UAC_PORT,127.0.0.3:$UAS_PORT,$NSOCK"
 target "floor"               "127.0.0.1:$((P + 0))" 1000 500 "" \
   "$BIN/floor --listen 127.0.0.1:$((P + 0)) --pairs $FLOOR_PAIRS"
+if [ "$MODE" != smoke ]; then
+  target "floor (blocking)"  "127.0.0.1:$((P + 8))" 1000 500 "" \
+    "$BIN/floor --blocking --listen 127.0.0.1:$((P + 8)) --pairs $FLOOR_PAIRS"
+fi
 target "edgesip 1 leg"       "127.0.0.1:$((P + 1))" 1000 500 "" \
   "$EDGESIP --log-level warn --leg 127.0.0.1:$((P + 1))"
 target "edgesip 2 legs"      "127.0.0.1:$((P + 2))" 1000 500 "" \
@@ -213,6 +222,18 @@ target "edgesip 2 legs"      "127.0.0.1:$((P + 2))" 1000 500 "" \
 if [ "$MODE" != smoke ]; then
   target "edgesip 2 legs --nat" "127.0.0.1:$((P + 3))" 500 100 "--sdp" \
     "$EDGESIP --log-level warn --leg a=127.0.0.1:$((P + 3)),net=127.0.0.1/32 --leg b=127.0.0.2:$((P + 3)) --nat --rtp-ports $((P + 2000))-$((P + 4999)) --max-calls 1000"
+  # Cost must not grow with capacity: the same flows with small and large
+  # tables (relay calls; registrar bindings, all of them filled).
+  target "edgesip --nat --max-calls 64" "127.0.0.1:$((P + 9))" - 100 "--sdp" \
+    "$EDGESIP --log-level warn --leg a=127.0.0.1:$((P + 9)),net=127.0.0.1/32 --leg b=127.0.0.2:$((P + 9)) --nat --rtp-ports $((P + 5000))-$((P + 5499)) --max-calls 64"
+  target "edgesip --nat --max-calls 4096" "127.0.0.1:$((P + 14))" - 100 "--sdp" \
+    "$EDGESIP --log-level warn --leg a=127.0.0.1:$((P + 14)),net=127.0.0.1/32 --leg b=127.0.0.2:$((P + 14)) --nat --rtp-ports $((P + 5500))-$((P + 6999)) --max-calls 4096"
+  target "edgesip --registrar, 100 bindings" "127.0.0.1:$((P + 15))" - 500 "" \
+    "$EDGESIP --log-level warn --leg 127.0.0.1:$((P + 15)) --registrar example.com --reg-max 100"
+  REGS["edgesip --registrar, 100 bindings"]=100
+  target "edgesip --registrar, 10,000 bindings" "127.0.0.1:$((P + 16))" - 500 "" \
+    "$EDGESIP --log-level warn --leg 127.0.0.1:$((P + 16)) --registrar example.com --reg-max 10000"
+  REGS["edgesip --registrar, 10,000 bindings"]=10000
   if command -v kamailio > /dev/null; then
     mkdir -p "$WORK/kam-tlsf" "$WORK/kam-qm"
     target "Kamailio TLSF"     "127.0.0.1:$((P + 4))" 1000 500 "" \
@@ -254,6 +275,13 @@ sleep 0.5
 for L in "${UP[@]}"; do
   lg --pid "${PIDOF[$L]}" --mem-only --label "$L" --tag idle | record > /dev/null
 done
+for L in "${UP[@]}"; do
+  [ -n "${REGS[$L]:-}" ] || continue
+  log "$L: registering ${REGS[$L]} users"
+  lg --proxy "${ADDR[$L]}" "${LGA[@]}" --pid "${PIDOF[$L]}" --register "${REGS[$L]}" --domain example.com \
+    --label "$L" --tag register 2> /dev/null | record > /dev/null || note "$L: registering failed"
+done
+for L in floor "floor (blocking)" "edgesip 1 leg" "edgesip 2 legs" "edgesip 2 legs --nat" "Kamailio TLSF"; do TOP[$L]=1; done
 
 if [ "$MODE" = smoke ]; then
   for L in "${UP[@]}"; do
@@ -265,6 +293,7 @@ if [ "$MODE" = smoke ]; then
 else
   # Capacity: each alone, ramping until calls fail.
   for L in "${UP[@]}"; do
+    [ "${RAMP0[$L]}" = - ] && continue
     log "$L: ramp from ${RAMP0[$L]} calls/s"
     lg --proxy "${ADDR[$L]}" "${LGA[@]}" --pid "${PIDOF[$L]}" --label "$L" --tag ramp \
       --ramp "${RAMP0[$L]}" --step "$STEP" --bisect "$BISECT" --retries "$RETRIES" --timeout 1000 \
@@ -276,6 +305,7 @@ else
   # with two legs included), and a moderate one for the native proxies.
   for rep in $(seq "$REPS"); do
     for L in "${UP[@]}"; do
+      [ "${RAMP0[$L]}" = - ] && continue
       log "$L: $LOW_RATE calls/s for $LOW_DUR s (round $rep)"
       lg --proxy "${ADDR[$L]}" "${LGA[@]}" --pid "${PIDOF[$L]}" --label "$L" --tag low \
         --rate "$LOW_RATE" --duration "$LOW_DUR" --hold "${HOLD[$L]}" ${SDP[$L]} 2> /dev/null | record > /dev/null
@@ -285,6 +315,12 @@ else
       log "$L: $HI_RATE calls/s for $HI_DUR s (round $rep)"
       lg --proxy "${ADDR[$L]}" "${LGA[@]}" --pid "${PIDOF[$L]}" --label "$L" --tag moderate \
         --rate "$HI_RATE" --duration "$HI_DUR" --hold "${HOLD[$L]}" ${SDP[$L]} 2> /dev/null | record > /dev/null
+    done
+    for L in "${UP[@]}"; do
+      [ -n "${TOP[$L]:-}" ] || continue
+      log "$L: $TOP_RATE calls/s for $TOP_DUR s (round $rep)"
+      lg --proxy "${ADDR[$L]}" "${LGA[@]}" --pid "${PIDOF[$L]}" --label "$L" --tag high \
+        --rate "$TOP_RATE" --duration "$TOP_DUR" --hold "${HOLD[$L]}" ${SDP[$L]} 2> /dev/null | record > /dev/null
     done
   done
 fi

@@ -14,6 +14,10 @@
 //! `--media-a` base + 2i and B_i on `--media-b` base + 2i; a packet on A_i
 //! leaves B_i for `--peer-b`, a packet on B_i leaves A_i for `--peer-a`.
 //!
+//! `--blocking` (SIP mode only): the physical floor, with no event loop at
+//! all: a blocking `recv_from` and a `send_to` per datagram on the one
+//! socket. What is left is the kernel's cost of a datagram in and out.
+//!
 //! Stops on SIGTERM/SIGINT (default action).
 
 #[path = "../tools/mod.rs"]
@@ -39,6 +43,7 @@ floor: a recv+send forwarder between fixed peers, on edgesip's loop shape
   --media-b IP:PORT      first B-side socket
   --peer-a IP:PORT       where packets arriving on B sockets go
   --peer-b IP:PORT       where packets arriving on A sockets go
+  --blocking             SIP mode without mio: blocking recv_from + send_to
 ";
 
 const QUOTA: usize = 64;
@@ -47,6 +52,10 @@ const EVENTS: usize = 64;
 const RCVBUF: libc::c_int = 256 * 1024;
 
 fn bind(addr: SocketAddrV4, rcvbuf: libc::c_int) -> UdpSocket {
+    UdpSocket::from_std(bind_std(addr, rcvbuf))
+}
+
+fn bind_std(addr: SocketAddrV4, rcvbuf: libc::c_int) -> std::net::UdpSocket {
     let s = tools::net::Udp::bind(addr, 0).unwrap_or_else(|e| {
         eprintln!("floor: bind {addr}: {e}");
         std::process::exit(2)
@@ -63,23 +72,42 @@ fn bind(addr: SocketAddrV4, rcvbuf: libc::c_int) -> UdpSocket {
             );
         }
     }
-    // Hand the descriptor to mio's socket (std's, then mio's wrapper).
+    // Hand the descriptor to std's socket.
     let fd = s.fd();
     std::mem::forget(s);
     // SAFETY: `fd` is a bound, non-blocking UDP socket that we now own.
-    UdpSocket::from_std(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
+    unsafe { std::net::UdpSocket::from_raw_fd(fd) }
+}
+
+/// The physical floor: no readiness, no batching, nothing but the two calls.
+fn blocking(listen: SocketAddrV4, pairs: &HashMap<SocketAddr, SocketAddr>) -> ! {
+    let s = bind_std(listen, RCVBUF);
+    s.set_nonblocking(false).expect("blocking socket");
+    eprintln!("floor: blocking on {listen}");
+    let mut rx = vec![0u8; BUF_LEN].into_boxed_slice();
+    loop {
+        let (n, src) = match s.recv_from(&mut rx) {
+            Ok(r) => r,
+            Err(_) => continue,
+        };
+        if let Some(dst) = pairs.get(&src) {
+            let _ = s.send_to(&rx[..n], dst);
+        }
+    }
 }
 
 fn main() {
-    let a = Args::parse("floor", USAGE, &[]);
+    let a = Args::parse("floor", USAGE, &["blocking"]);
     let mut socks: Vec<UdpSocket> = Vec::new();
     // Per socket: a fixed (out socket, destination), or the pair table.
     let mut route: Vec<Option<(usize, SocketAddr)>> = Vec::new();
     let mut pairs: HashMap<SocketAddr, SocketAddr> = HashMap::new();
 
     if let Some(listen) = a.opt::<SocketAddrV4>("listen") {
-        socks.push(bind(listen, RCVBUF));
-        route.push(None);
+        if !a.flag("blocking") {
+            socks.push(bind(listen, RCVBUF));
+            route.push(None);
+        }
         for p in a.all("pairs") {
             let f: Vec<&str> = p.split(',').collect();
             if f.len() != 3 {
@@ -94,6 +122,12 @@ fn main() {
                 pairs.insert(xi, yi);
                 pairs.insert(yi, xi);
             }
+        }
+    }
+    if a.flag("blocking") {
+        match a.opt::<SocketAddrV4>("listen") {
+            Some(listen) => blocking(listen, &pairs),
+            None => a.die("--blocking needs --listen"),
         }
     }
     let media: usize = a.get("media", 0);
