@@ -79,6 +79,26 @@ pub struct LegSpec {
     pub freebind: bool,
     /// The IP written into SDP for relayed media; defaults to the bound IP.
     pub media_ip: Option<IpAddr>,
+    /// UDP, TCP or both on the leg's address (`,tcp`, `,tcp-only`).
+    pub transport: Transports,
+}
+
+/// What a leg listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transports {
+    Udp,
+    /// UDP and TCP on the same address and port.
+    UdpTcp,
+    TcpOnly,
+}
+
+impl Transports {
+    pub fn udp(self) -> bool {
+        self != Transports::TcpOnly
+    }
+    pub fn tcp(self) -> bool {
+        self != Transports::Udp
+    }
 }
 
 /// The whole daemon configuration.
@@ -100,6 +120,9 @@ pub struct Config {
     /// The resolver (`--dns`, `--dns-cache`, /etc/hosts). `None` in
     /// hand-built configs: host names get 503.
     pub dns: Option<crate::dns::ResolverConfig>,
+    /// The TCP connection table (`--tcp-max`, `--tcp-per-source`,
+    /// `--tcp-idle`); used when a leg has TCP.
+    pub tcp: crate::stream::StreamConfig,
 }
 
 /// A static route: requests for `domain` (`example.com`, `*.example.com` or
@@ -123,6 +146,7 @@ impl Config {
             routes: Vec::new(),
             upstream: None,
             dns: None,
+            tcp: crate::stream::StreamConfig::default(),
         }
     }
 }
@@ -140,6 +164,7 @@ impl LegSpec {
             trust: None,
             freebind: false,
             media_ip: None,
+            transport: Transports::Udp,
         }
     }
 
@@ -187,6 +212,11 @@ impl fmt::Display for LegSpec {
         }
         if let Some(ip) = self.media_ip {
             write!(f, ",media-ip={ip}")?;
+        }
+        match self.transport {
+            Transports::Udp => {}
+            Transports::UdpTcp => f.write_str(",tcp")?,
+            Transports::TcpOnly => f.write_str(",tcp-only")?,
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! argument, as smoltcp's sockets take `cx`, instead of a capability
 //! passed beside every call.
 
+use crate::stream::Conn;
 use crate::time::Instant;
 
 /// Opens and closes relay sockets: the shell's side of the relay.
@@ -29,10 +30,25 @@ pub struct Cx<'a> {
     /// The shell's clock, read once per wake-up.
     pub now: Instant,
     pub sockets: &'a mut dyn RelaySockets,
+    /// The connection the input came in on; `None` for a datagram.
+    pub conn: Option<Conn>,
 }
 
 impl<'a> Cx<'a> {
     pub fn new(now: Instant, sockets: &'a mut dyn RelaySockets) -> Cx<'a> {
-        Cx { now, sockets }
+        Cx {
+            now,
+            sockets,
+            conn: None,
+        }
+    }
+
+    /// The context of a message that came in on the stream `conn`.
+    pub fn on_stream(now: Instant, sockets: &'a mut dyn RelaySockets, conn: Conn) -> Cx<'a> {
+        Cx {
+            now,
+            sockets,
+            conn: Some(conn),
+        }
     }
 }

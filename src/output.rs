@@ -18,6 +18,12 @@ pub enum Socket {
     Dns(usize),
     /// A relay port: pair `pair` of `leg`, its odd (RTCP) port if `odd`.
     Relay { leg: usize, pair: u16, odd: bool },
+    /// A TCP connection of `leg`: `conn` if it is still open, else one to
+    /// the destination (reused, or connected for this message).
+    Stream {
+        leg: usize,
+        conn: Option<crate::stream::Conn>,
+    },
 }
 
 /// One datagram to send: `len` bytes from `socket` to `dst`. The bytes are
@@ -41,10 +47,19 @@ impl Transmit {
         }
     }
 
-    /// The leg it leaves from, when it is a SIP datagram.
+    /// A SIP message over a stream of `leg`.
+    pub fn stream(leg: usize, conn: Option<crate::stream::Conn>, dst: SocketAddr, len: usize) -> Transmit {
+        Transmit {
+            socket: Socket::Stream { leg, conn },
+            dst,
+            len,
+        }
+    }
+
+    /// The leg it leaves from, when it is a SIP message.
     pub fn out_leg(&self) -> Option<usize> {
         match self.socket {
-            Socket::Leg(l) => Some(l),
+            Socket::Leg(l) | Socket::Stream { leg: l, .. } => Some(l),
             _ => None,
         }
     }
@@ -178,11 +193,17 @@ pub enum Why {
     ViaHostName,
     /// A response that could not be rewritten.
     Unforwardable(Error),
+    /// A message for a TCP peer that could not be delivered: no connection
+    /// slot, or the connect failed (503).
+    NoConnection,
+    /// A message over a stream without a usable Content-Length (400, RFC
+    /// 3261 §18.3); the connection closes.
+    NoLength,
 }
 
 impl Why {
     /// How many kinds of [`Why`] there are: the size of a counter array.
-    pub const COUNT: usize = 40;
+    pub const COUNT: usize = 42;
 
     /// Its index among the kinds (data it carries aside) and its stable
     /// name for the counters shown by `edgesip status`.
@@ -228,6 +249,8 @@ impl Why {
             Why::NoNextVia => (37, "no_next_via"),
             Why::ViaHostName => (38, "via_host_name"),
             Why::Unforwardable(_) => (39, "unforwardable"),
+            Why::NoConnection => (40, "no_connection"),
+            Why::NoLength => (41, "no_length"),
         }
     }
 
@@ -243,6 +266,7 @@ impl Why {
             | Why::ForeignResponse
             | Why::BadBranch
             | Why::Unforwardable(_)
+            | Why::NoConnection
             | Why::Registrar(crate::registrar::Note::Full | crate::registrar::Note::TooLong) => {
                 Level::Warn
             }
@@ -297,6 +321,8 @@ impl fmt::Display for Why {
             Why::NoNextVia => "response with no Via below ours",
             Why::ViaHostName => "response Via has a host name and no received",
             Why::Unforwardable(e) => return write!(f, "cannot forward response: {e}"),
+            Why::NoConnection => "no TCP connection to the next hop (no slot, or connect failed)",
+            Why::NoLength => "message over TCP without a usable Content-Length",
         };
         f.write_str(s)
     }

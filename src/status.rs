@@ -297,6 +297,8 @@ const WHYS: [Why; Why::COUNT] = {
         Why::NoNextVia,
         Why::ViaHostName,
         Why::Unforwardable(Error::Empty),
+        Why::NoConnection,
+        Why::NoLength,
     ]
 };
 

@@ -7,12 +7,13 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::config::{Cidr, Config, LegSpec, Route};
+use crate::config::{Cidr, Config, LegSpec, Route, Transports};
 use crate::limits::{
     DEFAULT_DNS_CACHE, MAX_LEGS, MAX_NAME_LEN, MAX_NETS, MIN_DNS_SOCKETS, PENDING_LOOKUPS,
 };
 use crate::registrar::{parse_auth_file, RegistrarConfig};
 use crate::relay::RelayConfig;
+use crate::stream::StreamConfig;
 
 /// Reads a whole text file; `std::fs::read_to_string` in the daemon.
 pub type Reader<'a> = &'a mut dyn FnMut(&str) -> io::Result<String>;
@@ -44,6 +45,7 @@ Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH] [--control 
                [--reg-file PATH] [--auth-file PATH] [--auth-realm REALM]
                [--route DOMAIN=HOST[:PORT]]... [--upstream URI]
                [--dns IP[:PORT]] [--dns-cache N]
+               [--tcp-max N] [--tcp-per-source N] [--tcp-idle SECS]
                [--help] [--version]
 
 A small stateless SIP proxy for routers.
@@ -79,11 +81,14 @@ Options:
   --reg-file PATH    keep bindings across restarts (put it on tmpfs)
   --auth-file PATH   digest users, lines user:password or user:realm:HA1
   --auth-realm REALM digest realm (default: the REGISTER's domain)
+  --tcp-max N        TCP connections in all, accepted and outgoing (default 64)
+  --tcp-per-source N TCP connections one address may hold (default 8)
+  --tcp-idle SECS    close a TCP connection idle this long (default 600)
   --control PATH     serve `edgesip status` on a Unix socket at PATH (0600)
   --help             print this help and exit
   --version          print the version and exit
 
-SPEC = [NAME=]IP:PORT[,advertise=HOST[:PORT]][,net=CIDR[+CIDR...]][,trusted|,public][,freebind][,media-ip=IP]
+SPEC = [NAME=]IP:PORT[,advertise=HOST[:PORT]][,net=CIDR[+CIDR...]][,trusted|,public][,freebind][,media-ip=IP][,tcp|,tcp-only]
   NAME                   1-15 of A-Z a-z 0-9 _ -; default leg0, leg1, ... by position
   IP:PORT                address to bind; IPv6 in brackets ([::1]:5060); port not 0
   advertise=HOST[:PORT]  name or IP put in Via, Record-Route and Contact; default
@@ -93,6 +98,7 @@ SPEC = [NAME=]IP:PORT[,advertise=HOST[:PORT]][,net=CIDR[+CIDR...]][,trusted|,pub
                          or if no leg has net=)
   freebind               bind even if the IP is not (yet) on this host
   media-ip=IP            IP written into SDP for relayed media; default the bound IP
+  tcp, tcp-only          SIP over TCP as well as UDP on IP:PORT, or TCP alone
 
 Status of a running edgesip (a subcommand):
   edgesip status [--json | --prometheus] [--control PATH]
@@ -198,6 +204,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(
                     },
                 };
                 relay_opt(&mut relay, opt, &value)?;
+            }
+            "--tcp-max" | "--tcp-per-source" | "--tcp-idle" => {
+                let value = match inline {
+                    Some(v) => v.to_string(),
+                    None => match args.next() {
+                        Some(v) if !v.starts_with("--") => v,
+                        _ => return Err(format!("{opt} needs a value; try --help")),
+                    },
+                };
+                tcp_opt(&mut cfg.tcp, opt, &value)?;
             }
             "--leg" | "--log-level" | "--key-file" | "--control" => {
                 let value = match inline {
@@ -394,6 +410,25 @@ fn registrar_opt(
     Ok(())
 }
 
+fn tcp_opt(t: &mut StreamConfig, opt: &str, v: &str) -> Result<(), String> {
+    let (lo, hi) = match opt {
+        "--tcp-max" => (1, 4096),
+        "--tcp-per-source" => (1, 4096),
+        _ => (10, 86_400),
+    };
+    let n = v
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .ok_or_else(|| format!("{opt} {v:?}: expected {lo} to {hi}"))?;
+    match opt {
+        "--tcp-max" => t.max = n,
+        "--tcp-per-source" => t.per_source = n,
+        _ => t.idle = std::time::Duration::from_secs(n as u64),
+    }
+    Ok(())
+}
+
 fn relay_opt(r: &mut RelayConfig, opt: &str, v: &str) -> Result<(), String> {
     let secs = |v: &str| {
         v.parse::<u64>()
@@ -463,8 +498,9 @@ pub fn parse_leg(spec: &str, index: usize) -> Result<LegSpec, String> {
         trust: None,
         freebind: false,
         media_ip: None,
+        transport: Transports::Udp,
     };
-    let (mut advertise, mut net, mut freebind) = (false, false, false);
+    let (mut advertise, mut net, mut freebind, mut tcp) = (false, false, false, false);
     for opt in parts {
         let (key, value) = match opt.split_once('=') {
             Some((k, v)) => (k, Some(v)),
@@ -508,10 +544,20 @@ pub fn parse_leg(spec: &str, index: usize) -> Result<LegSpec, String> {
                 once(&mut freebind)?;
                 leg.freebind = true;
             }
+            ("tcp" | "tcp-only", None) => {
+                if std::mem::replace(&mut tcp, true) {
+                    return Err("give tcp or tcp-only at most once".into());
+                }
+                leg.transport = if key == "tcp" {
+                    Transports::UdpTcp
+                } else {
+                    Transports::TcpOnly
+                };
+            }
             ("advertise" | "net" | "media-ip", None) => {
                 return Err(format!("{key}= needs a value"));
             }
-            ("trusted" | "public" | "freebind", Some(_)) => {
+            ("trusted" | "public" | "freebind" | "tcp" | "tcp-only", Some(_)) => {
                 return Err(format!("{key} takes no value"));
             }
             ("", None) => return Err("empty option (stray comma?)".into()),

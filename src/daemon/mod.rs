@@ -21,6 +21,7 @@ mod media;
 pub mod persist;
 #[allow(unsafe_code)]
 mod sys;
+mod tcp;
 
 use std::fmt;
 use std::io::{self, ErrorKind};
@@ -40,6 +41,7 @@ use crate::limits::{MAX_DATAGRAM, MAX_DNS_SOCKETS, MAX_LEGS};
 use crate::output::{Socket, Transmit};
 use crate::proxy::Proxy;
 use crate::ratelimit::{Limiter, Suppressed};
+use crate::stream::{Conn, Expiry, Frame};
 use crate::time::Instant;
 use cli::Options;
 use media::MediaSockets;
@@ -54,7 +56,7 @@ const EVENTS: usize = 64;
 /// room for a burst of REGISTERs while the loop is busy.
 const RCVBUF: libc::c_int = 256 * 1024;
 /// DSCP CS3 (signalling), as a TOS / traffic class byte.
-const DSCP_CS3: libc::c_int = libc::IPTOS_PREC_FLASH as libc::c_int;
+pub(crate) const DSCP_CS3: libc::c_int = libc::IPTOS_PREC_FLASH as libc::c_int;
 const SIGNAL_TOKEN: Token = Token(MAX_LEGS);
 const CONTROL_TOKEN: Token = Token(MAX_LEGS + 1);
 /// DNS pool sockets take the tokens from here on.
@@ -166,7 +168,7 @@ impl Daemon {
         let socks = cfg
             .legs
             .iter()
-            .map(bind_leg)
+            .map(|l| l.transport.udp().then(|| bind_leg(l)).transpose())
             .collect::<Result<Vec<_>, _>>()?;
         let poll = Poll::new().map_err(StartError::Poll)?;
         let registry = poll.registry().try_clone().map_err(StartError::Poll)?;
@@ -177,6 +179,7 @@ impl Daemon {
         };
         let mut shell = Shell::new(socks, cfg.legs.iter().map(|l| l.name.clone()).collect());
         shell.media = media;
+        shell.tcp = tcp::Tcp::bind(poll.registry(), &cfg.legs, cfg.tcp, DSCP_CS3)?;
         if let Some(dns) = &cfg.dns {
             // Source ports for DNS queries: a pool opened once, so a spoofed
             // answer has to guess the port as well as the query ID.
@@ -196,9 +199,11 @@ impl Daemon {
             }
         }
         for (i, sock) in shell.socks.iter_mut().enumerate() {
-            poll.registry()
-                .register(sock, Token(i), Interest::READABLE)
-                .map_err(StartError::Poll)?;
+            if let Some(sock) = sock {
+                poll.registry()
+                    .register(sock, Token(i), Interest::READABLE)
+                    .map_err(StartError::Poll)?;
+            }
         }
         poll.registry()
             .register(
@@ -264,7 +269,11 @@ impl Daemon {
             let timeout = if shell.any_ready() {
                 Some(Duration::ZERO)
             } else {
-                proxy.poll_timeout().map(|t| t.since(now))
+                let core = proxy.poll_timeout().map(|t| t.since(now));
+                match (core, shell.tcp.streams.poll_timeout(now)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             };
             match poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -293,6 +302,9 @@ impl Daemon {
                         shell.dns_ready[i - DNS_BASE] = true;
                     }
                     t => {
+                        if shell.tcp.mark(t) {
+                            continue;
+                        }
                         if let Some(i) = shell.media.slot_of(t) {
                             shell.media.mark_ready(i);
                         }
@@ -310,7 +322,8 @@ impl Daemon {
 
 /// The sockets and the preallocated buffers the loop works with.
 struct Shell {
-    socks: Vec<UdpSocket>,
+    /// Each leg's UDP socket; none for a `tcp-only` leg.
+    socks: Vec<Option<UdpSocket>>,
     names: Vec<String>,
     /// Legs that may have datagrams waiting.
     ready: [bool; MAX_LEGS],
@@ -322,10 +335,12 @@ struct Shell {
     /// The DNS source-port pool, and which of them may have answers.
     dns: Vec<UdpSocket>,
     dns_ready: [bool; MAX_DNS_SOCKETS],
+    /// TCP listeners and connections; none without a `tcp` leg.
+    tcp: tcp::Tcp,
 }
 
 impl Shell {
-    fn new(socks: Vec<UdpSocket>, names: Vec<String>) -> Shell {
+    fn new(socks: Vec<Option<UdpSocket>>, names: Vec<String>) -> Shell {
         Shell {
             socks,
             names,
@@ -336,11 +351,12 @@ impl Shell {
             media: MediaSockets::none(),
             dns: Vec::new(),
             dns_ready: [false; MAX_DNS_SOCKETS],
+            tcp: tcp::Tcp::none(),
         }
     }
 
     fn any_ready(&self) -> bool {
-        self.ready.iter().any(|r| *r) || self.media.any_ready()
+        self.ready.iter().any(|r| *r) || self.media.any_ready() || self.tcp.any_ready()
     }
 
     /// One round-robin turn: every ready leg up to its quota, the relay,
@@ -351,6 +367,7 @@ impl Shell {
                 self.ready[leg] = self.drain(proxy, now, leg);
             }
         }
+        self.serve_tcp(proxy, now);
         self.flush_dns(proxy, now);
         let limiter = &mut self.limiter;
         self.media.drain(
@@ -394,11 +411,11 @@ impl Shell {
         }
         while let Some(o) = proxy.poll_parked(&mut Cx::new(now, &mut self.media), &mut self.tx) {
             if let Some(t) = o.transmit() {
-                self.send(now, t);
+                self.send(proxy, now, t);
             }
         }
         while let Some(t) = proxy.poll_dns(&mut self.tx) {
-            self.send(now, t);
+            self.send(proxy, now, t);
         }
     }
 
@@ -407,7 +424,7 @@ impl Shell {
     fn drain(&mut self, proxy: &mut Proxy, now: Instant, leg: usize) -> bool {
         let mut read = 0;
         while read < QUOTA {
-            let Some(sock) = self.socks.get(leg) else {
+            let Some(Some(sock)) = self.socks.get(leg) else {
                 return false;
             };
             match self.rx.recv(sock.as_raw_fd()) {
@@ -420,7 +437,7 @@ impl Shell {
                         let o = proxy.handle(&mut cx, leg, src, data, &mut self.tx);
                         log::outcome(&mut self.limiter, now, &self.names[leg], src, &o);
                         if let Some(t) = o.transmit() {
-                            self.send(now, t);
+                            self.send(proxy, now, t);
                         }
                     }
                     // A short batch: the queue is empty.
@@ -447,13 +464,14 @@ impl Shell {
         true
     }
 
-    /// Sends `tx[..t.len]` from the socket `t` names (a leg or a DNS pool
-    /// socket).
-    fn send(&mut self, now: Instant, t: Transmit) {
+    /// Sends `tx[..t.len]` from the socket `t` names (a leg, a DNS pool
+    /// socket, or a TCP connection of a leg).
+    fn send(&mut self, proxy: &mut Proxy, now: Instant, t: Transmit) {
         let sock = match t.socket {
-            Socket::Leg(i) => self.socks.get(i),
+            Socket::Leg(i) => self.socks.get(i).and_then(Option::as_ref),
             Socket::Dns(i) => self.dns.get(i),
             Socket::Relay { .. } => None,
+            Socket::Stream { leg, conn } => return self.send_stream(proxy, now, leg, conn, t),
         };
         let res = match (sock, self.tx.get(..t.len)) {
             (Some(sock), Some(bytes)) => loop {
@@ -475,6 +493,183 @@ impl Shell {
                     _ => "dns",
                 };
                 warn!("{name}: send to {} failed: {e}{}", t.dst, Suppressed(s));
+            }
+        }
+    }
+
+    /// A message over TCP: on `conn` if it is still open, else on an open
+    /// connection to the destination, else on a new one (the message
+    /// waits in its send queue until the connect completes). What cannot
+    /// be delivered is answered 503 through the core.
+    fn send_stream(
+        &mut self,
+        proxy: &mut Proxy,
+        now: Instant,
+        leg: usize,
+        conn: Option<Conn>,
+        t: Transmit,
+    ) {
+        let streams = &self.tcp.streams;
+        let found = conn
+            .filter(|c| streams.info(*c).is_some_and(|i| i.leg == leg))
+            .or_else(|| streams.find(leg, t.dst));
+        let c = match found {
+            Some(c) => c,
+            None => match self.tcp.connect(now, leg, t.dst) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.warn(now, format_args!("tcp: cannot connect to {}: {e}", t.dst));
+                    let n = t.len.min(self.tcp.sent.len());
+                    if let (Some(d), Some(s)) = (self.tcp.sent.get_mut(..n), self.tx.get(..n)) {
+                        d.copy_from_slice(s);
+                    }
+                    return self.undeliverable(proxy, now, leg, t.dst, n);
+                }
+            },
+        };
+        let ok = match self.tx.get(..t.len) {
+            Some(bytes) => self.tcp.queue(c, bytes, now),
+            None => false,
+        };
+        if !ok {
+            self.warn(now, format_args!("tcp: {} closed: send queue full or write failed", t.dst));
+            self.tcp.close(c);
+        }
+    }
+
+    /// The 503 for the request in `tcp.sent[..n]`, sent back its way.
+    fn undeliverable(&mut self, proxy: &mut Proxy, now: Instant, leg: usize, dst: SocketAddr, n: usize) {
+        let mut cx = Cx::new(now, &mut self.media);
+        let sent = self.tcp.sent.get(..n).unwrap_or_default();
+        let o = proxy.undeliverable(&mut cx, leg, dst, sent, &mut self.tcp.answer, &mut self.tx);
+        if let Some(t) = o.transmit() {
+            self.send(proxy, now, t);
+        }
+    }
+
+    fn warn(&mut self, now: Instant, msg: fmt::Arguments) {
+        if let Some(s) = self.limiter.report(now) {
+            warn!("{msg}{}", Suppressed(s));
+        }
+    }
+
+    /// Accepts, serves every connection with an event, and closes what
+    /// the table says is due.
+    fn serve_tcp(&mut self, proxy: &mut Proxy, now: Instant) {
+        if self.tcp.streams.capacity() == 0 {
+            return;
+        }
+        self.tcp.accept(now, &mut self.limiter, &self.names);
+        while let Some(c) = self.tcp.next_ready() {
+            self.serve_conn(proxy, now, c);
+        }
+        while let Some((c, why)) = self.tcp.due(now) {
+            let peer = self.tcp.streams.info(c).map(|i| i.peer);
+            if why == Expiry::ConnectTimeout {
+                let leg = self.tcp.streams.info(c).map_or(0, |i| i.leg);
+                let n = self.tcp.take_unsent(c);
+                self.tcp.close(c);
+                if let Some(p) = peer {
+                    self.warn(now, format_args!("tcp: connect to {p} timed out"));
+                    self.undeliverable(proxy, now, leg, p, n);
+                }
+            } else {
+                if why == Expiry::SlowLoris {
+                    if let Some(p) = peer {
+                        self.warn(now, format_args!("tcp: {p} sent part of a message and stalled; closed"));
+                    }
+                }
+                self.tcp.close(c);
+            }
+        }
+    }
+
+    /// Reads what `c` has, frames it and hands each message to the core;
+    /// writes what waits; finishes a connect.
+    fn serve_conn(&mut self, proxy: &mut Proxy, now: Instant, c: Conn) {
+        let Some(info) = self.tcp.streams.info(c) else {
+            return;
+        };
+        if info.connecting {
+            if !self.tcp.check_connected(c, now) {
+                let n = self.tcp.take_unsent(c);
+                self.tcp.close(c);
+                self.tcp.stats.connect_failed += 1;
+                self.warn(now, format_args!("tcp: connect to {} failed", info.peer));
+                return self.undeliverable(proxy, now, info.leg, info.peer, n);
+            }
+            if self.tcp.streams.info(c).is_some_and(|i| i.connecting) {
+                return;
+            }
+        }
+        if !self.tcp.flush(c, now) {
+            self.tcp.close(c);
+            return;
+        }
+        for _ in 0..QUOTA {
+            let r = self.tcp.read(c, now);
+            if !self.frames(proxy, now, c) {
+                return;
+            }
+            match r {
+                tcp::Read1::Got | tcp::Read1::Full => {}
+                tcp::Read1::Blocked => return,
+                tcp::Read1::Closed => {
+                    self.tcp.close(c);
+                    return;
+                }
+            }
+        }
+        // More may wait; mio will not say so again.
+        self.tcp.mark(Token(tcp::CONN_BASE + usize::from(c.slot)));
+    }
+
+    /// Every whole message in `c`'s buffer to the core; false once the
+    /// connection is closed.
+    fn frames(&mut self, proxy: &mut Proxy, now: Instant, c: Conn) -> bool {
+        loop {
+            let Some(info) = self.tcp.streams.info(c) else {
+                return false;
+            };
+            let (frame, bytes) = self.tcp.streams.frame(c);
+            let name = self.names.get(info.leg).map_or("?", String::as_str);
+            match frame {
+                Frame::Message(n) => {
+                    let mut cx = Cx::on_stream(now, &mut self.media, c);
+                    let o = proxy.handle(&mut cx, info.leg, info.peer, bytes, &mut self.tx);
+                    self.tcp.streams.consume(c, n, now);
+                    log::outcome(&mut self.limiter, now, name, info.peer, &o);
+                    if let Some(t) = o.transmit() {
+                        self.send(proxy, now, t);
+                    }
+                }
+                // RFC 5626 §4.4.1: a CRLF CRLF ping gets a CRLF pong.
+                Frame::Ping => {
+                    self.tcp.streams.consume(c, 4, now);
+                    if !self.tcp.queue(c, b"\r\n", now) {
+                        self.tcp.close(c);
+                        return false;
+                    }
+                }
+                Frame::Skip => self.tcp.streams.consume(c, 2, now),
+                Frame::Partial => return true,
+                Frame::Broken(b) => {
+                    if let Some(h) = b.header() {
+                        let head = bytes.get(..h).unwrap_or_default();
+                        let too_large = matches!(b, crate::stream::Broken::TooLarge { .. });
+                        let mut cx = Cx::on_stream(now, &mut self.media, c);
+                        let o = proxy.refuse_stream(&mut cx, info.leg, info.peer, head, too_large, &mut self.tx);
+                        log::outcome(&mut self.limiter, now, name, info.peer, &o);
+                        if let Some(t) = o.transmit() {
+                            self.send(proxy, now, t);
+                        }
+                    } else {
+                        self.warn(now, format_args!("tcp: {} sent a message too large to frame; closed", info.peer));
+                    }
+                    let _ = self.tcp.flush(c, now);
+                    self.tcp.close(c);
+                    return false;
+                }
             }
         }
     }
@@ -506,6 +701,11 @@ impl fmt::Display for LegLine<'_> {
         }
         if leg.freebind {
             f.write_str(", freebind")?;
+        }
+        match leg.transport {
+            crate::config::Transports::Udp => {}
+            crate::config::Transports::UdpTcp => f.write_str(", udp+tcp")?,
+            crate::config::Transports::TcpOnly => f.write_str(", tcp only")?,
         }
         Ok(())
     }

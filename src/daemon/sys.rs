@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use log::{debug, warn};
-use mio::net::UdpSocket;
+use mio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::relay::RelayConfig;
 
@@ -121,7 +121,32 @@ pub fn udp_socket(
         }
     }
 
-    let r = match addr {
+    let r = bind_fd(fd, addr);
+    if r != 0 {
+        return Err(fail("bind", io::Error::last_os_error()));
+    }
+    // Already non-blocking (SOCK_NONBLOCK), as mio requires.
+    Ok(UdpSocket::from_std(std::net::UdpSocket::from(owned)))
+}
+
+/// bind(2) of `fd` to `addr`; the call's return value.
+fn bind_fd(fd: RawFd, addr: SocketAddr) -> libc::c_int {
+    // SAFETY: `sa` points to a valid sockaddr of `len` bytes for the call.
+    with_sockaddr(addr, |sa, len| unsafe { libc::bind(fd, sa, len) })
+}
+
+/// connect(2) of `fd` to `addr`; the call's return value.
+fn connect_fd(fd: RawFd, addr: SocketAddr) -> libc::c_int {
+    // SAFETY: as in `bind_fd`.
+    with_sockaddr(addr, |sa, len| unsafe { libc::connect(fd, sa, len) })
+}
+
+/// Calls `f` with `addr` as a C sockaddr and its length.
+fn with_sockaddr(
+    addr: SocketAddr,
+    f: impl FnOnce(*const libc::sockaddr, libc::socklen_t) -> libc::c_int,
+) -> libc::c_int {
+    match addr {
         SocketAddr::V4(a) => {
             let sa = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
@@ -131,14 +156,10 @@ pub fn udp_socket(
                 },
                 sin_zero: [0; 8],
             };
-            // SAFETY: `sa` is a valid sockaddr_in and the length is its size.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&raw const sa).cast(),
-                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
+            f(
+                (&raw const sa).cast(),
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
         }
         SocketAddr::V6(a) => {
             let sa = libc::sockaddr_in6 {
@@ -150,21 +171,82 @@ pub fn udp_socket(
                 },
                 sin6_scope_id: a.scope_id(),
             };
-            // SAFETY: `sa` is a valid sockaddr_in6 and the length is its size.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&raw const sa).cast(),
-                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
+            f(
+                (&raw const sa).cast(),
+                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
         }
-    };
-    if r != 0 {
-        return Err(fail("bind", io::Error::last_os_error()));
     }
-    // Already non-blocking (SOCK_NONBLOCK), as mio requires.
-    Ok(UdpSocket::from_std(std::net::UdpSocket::from(owned)))
+}
+
+/// A new non-blocking, close-on-exec socket of `addr`'s family.
+fn new_socket(addr: SocketAddr, ty: libc::c_int) -> io::Result<OwnedFd> {
+    let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    // SAFETY: a plain syscall with no pointers.
+    let raw = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// A leg's TCP listening socket: SO_REUSEADDR (a restart need not wait
+/// for TIME_WAIT), IPv6-only on IPv6, DSCP as for UDP.
+pub fn tcp_listener(
+    addr: SocketAddr,
+    freebind: bool,
+    dscp: libc::c_int,
+    backlog: libc::c_int,
+) -> Result<TcpListener, (&'static str, io::Error)> {
+    let owned = new_socket(addr, libc::SOCK_STREAM).map_err(|e| ("create a socket", e))?;
+    let fd = owned.as_raw_fd();
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(|e| ("set SO_REUSEADDR", e))?;
+    if addr.is_ipv6() {
+        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+            .map_err(|e| ("set IPV6_V6ONLY", e))?;
+    }
+    if freebind {
+        set_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND, 1).map_err(|e| ("set IP_FREEBIND", e))?;
+    }
+    let (level, name) = if addr.is_ipv6() {
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TOS)
+    };
+    let _ = set_int(fd, level, name, dscp);
+    if bind_fd(fd, addr) != 0 {
+        return Err(("bind", io::Error::last_os_error()));
+    }
+    // SAFETY: a plain syscall on a descriptor we own.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(("listen", io::Error::last_os_error()));
+    }
+    Ok(TcpListener::from_std(std::net::TcpListener::from(owned)))
+}
+
+/// A non-blocking connect from `local` (any port) to `dst`: the stream
+/// is writable once connected (or failed, which `take_error` tells).
+pub fn tcp_connect(local: std::net::IpAddr, dst: SocketAddr, dscp: libc::c_int) -> io::Result<TcpStream> {
+    let owned = new_socket(dst, libc::SOCK_STREAM)?;
+    let fd = owned.as_raw_fd();
+    let (level, name) = if dst.is_ipv6() {
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_TOS)
+    };
+    let _ = set_int(fd, level, name, dscp);
+    set_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
+    if !local.is_unspecified() && bind_fd(fd, SocketAddr::new(local, 0)) != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if connect_fd(fd, dst) != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+    }
+    Ok(TcpStream::from_std(std::net::TcpStream::from(owned)))
 }
 
 fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {

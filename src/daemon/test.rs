@@ -69,7 +69,7 @@ fn shell(n: usize, registrar: bool) -> (Shell, Proxy, Vec<SocketAddr>) {
         });
     }
     let proxy = Proxy::new(&cfg, b"shell test secret", 7).unwrap();
-    (Shell::new(socks, names), proxy, addrs)
+    (Shell::new(socks.into_iter().map(Some).collect(), names), proxy, addrs)
 }
 
 /// An OPTIONS to the proxy's own address, which it answers with 200.
@@ -124,15 +124,15 @@ fn failed_sends_and_bad_transmits_do_not_stop_the_leg() {
     for _ in 0..30 {
         // A leg, a DNS socket and a length the shell does not have, and an
         // IPv6 destination from an IPv4 socket.
-        sh.send(now, Transmit::leg(7, addrs[0], 1));
-        sh.send(now, Transmit::leg(0, addrs[0], MAX_DATAGRAM + 1));
+        sh.send(&mut p, now, Transmit::leg(7, addrs[0], 1));
+        sh.send(&mut p, now, Transmit::leg(0, addrs[0], MAX_DATAGRAM + 1));
         let dns = Transmit {
             socket: Socket::Dns(3),
             dst: addrs[0],
             len: 1,
         };
-        sh.send(now, dns);
-        sh.send(now, Transmit::leg(0, "[::1]:9".parse().unwrap(), 1));
+        sh.send(&mut p, now, dns);
+        sh.send(&mut p, now, Transmit::leg(0, "[::1]:9".parse().unwrap(), 1));
     }
     assert!(sh.limiter.suppressed > 0);
     // The leg still works.
@@ -151,8 +151,8 @@ fn refused_port_error_is_survived() {
     let closed = StdSocket::bind("127.0.0.1:0").unwrap();
     let dead = closed.local_addr().unwrap();
     drop(closed);
-    sh.socks[0].connect(dead).unwrap();
-    sh.socks[0].send(b"x").unwrap();
+    sh.socks[0].as_ref().unwrap().connect(dead).unwrap();
+    sh.socks[0].as_ref().unwrap().send(b"x").unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let ua = StdSocket::bind("127.0.0.1:0").unwrap();
     let _ = ua.send_to(&options(addrs[0], 1), addrs[0]);

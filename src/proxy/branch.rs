@@ -1,6 +1,7 @@
 //! Our Via branch (RFC 3261 §16.11, stateless):
 //! `z9hG4bK` `eS` <incoming leg and flag, 1 hex> <T, 8 hex> <L, 8 hex>
-//! <M, 8 hex>.
+//! <M, 8 hex>, then for a request that came over a stream <its
+//! connection: slot, 4 hex; generation, 4 hex>.
 //!
 //! - The first digit is the incoming leg (0-7), plus 8 when the request
 //!   went straight to the contact a token or a binding named (no Route
@@ -16,15 +17,20 @@
 //! - M is a MAC over the incoming leg, T, L and the previous hop's address
 //!   as we wrote it into its Via (received, rport, sent-by). A response
 //!   whose M does not verify is dropped, so a forged response cannot be
-//!   reflected to an address of the sender's choosing.
+//!   reflected to an address of the sender's choosing. The connection, when
+//!   there is one, is under the MAC too: the response goes back on it if it
+//!   is still open (RFC 3261 §18.2.2).
 
 use crate::limits::MAX_LEGS;
 use crate::sip::{Cursor, Full, HeaderName, Message, Via};
 use crate::siphash::SipKey;
+use crate::stream::Conn;
 use std::net::IpAddr;
 
 pub const PREFIX: &[u8] = b"z9hG4bKeS";
 pub const LEN: usize = PREFIX.len() + 1 + 24;
+/// With the connection a request came in on.
+pub const LEN_STREAM: usize = LEN + 8;
 
 // The leg takes three bits of the first digit, the flag the fourth.
 const _: () = assert!(MAX_LEGS <= 8);
@@ -37,6 +43,8 @@ pub struct Branch {
     pub t: [u8; 4],
     pub l: [u8; 4],
     pub m: [u8; 4],
+    /// The connection the request came in on.
+    pub conn: Option<Conn>,
 }
 
 /// The previous hop as its Via reads after we set `received`/`rport`.
@@ -71,17 +79,38 @@ fn unhex(s: &[u8]) -> Option<[u8; 4]> {
 
 impl Branch {
     pub fn parse(b: &[u8]) -> Option<Branch> {
-        if b.len() != LEN || !b.starts_with(PREFIX) {
+        if !(b.len() == LEN || b.len() == LEN_STREAM) || !b.starts_with(PREFIX) {
             return None;
         }
-        let rest: &[u8; LEN - PREFIX.len()] = b.get(PREFIX.len()..)?.try_into().ok()?;
+        let (head, tail) = b.split_at_checked(LEN)?;
+        let rest: &[u8; LEN - PREFIX.len()] = head.get(PREFIX.len()..)?.try_into().ok()?;
         let digit = crate::hex::digit(rest[0])?;
+        let conn = match tail {
+            [] => None,
+            _ => {
+                let c = unhex(tail)?;
+                Some(Conn {
+                    slot: u16::from_be_bytes([c[0], c[1]]),
+                    gen: u16::from_be_bytes([c[2], c[3]]),
+                })
+            }
+        };
         Some(Branch {
             leg: digit & 7,
             direct: digit & 8 != 0,
             t: unhex(&rest[1..9])?,
             l: unhex(&rest[9..17])?,
             m: unhex(&rest[17..25])?,
+            conn,
+        })
+    }
+
+    /// The connection as the branch writes it.
+    fn conn_bytes(&self) -> Option<[u8; 4]> {
+        self.conn.map(|c| {
+            let [a, b] = c.slot.to_be_bytes();
+            let [g, h] = c.gen.to_be_bytes();
+            [a, b, g, h]
         })
     }
 
@@ -98,7 +127,11 @@ impl Branch {
         c.put(&[*digit])?;
         c.put_hex(&self.t)?;
         c.put_hex(&self.l)?;
-        c.put_hex(&self.m)
+        c.put_hex(&self.m)?;
+        match self.conn_bytes() {
+            Some(b) => c.put_hex(&b),
+            None => Ok(()),
+        }
     }
 }
 
@@ -157,10 +190,15 @@ impl Brancher {
         hex4(s.finish())
     }
 
-    /// `digit` is the branch's first digit: the leg and the flag.
-    pub fn mac(&self, digit: u8, t: [u8; 4], l: [u8; 4], prev: &PrevHop) -> [u8; 4] {
+    /// Over the first digit (the leg and the flag), T, L, the connection
+    /// and the previous hop.
+    fn mac(&self, b: &Branch, prev: &PrevHop) -> [u8; 4] {
         let mut s = self.key.stream();
-        s.update(b"M").update(&[digit]).update(&t).update(&l);
+        s.update(b"M").update(&[b.digit()]).update(&b.t).update(&b.l);
+        match b.conn_bytes() {
+            Some(c) => s.update(&[1]).update(&c),
+            None => s.update(&[0]),
+        };
         match prev.received {
             Some(IpAddr::V4(a)) => s.update(&[4]).update(&a.octets()),
             Some(IpAddr::V6(a)) => s.update(&[6]).update(&a.octets()),
@@ -174,7 +212,9 @@ impl Brancher {
         hex4(s.finish())
     }
 
-    /// `l` is [`Brancher::l_hash`] of `m`, computed once for the loop check.
+    /// `l` is [`Brancher::l_hash`] of `m`, computed once for the loop check;
+    /// `conn` the connection `m` came in on.
+    #[allow(clippy::too_many_arguments)]
     pub fn make(
         &self,
         leg: u8,
@@ -182,6 +222,7 @@ impl Brancher {
         m: &Message,
         top: &Via,
         l: [u8; 4],
+        conn: Option<Conn>,
         prev: &PrevHop,
     ) -> Branch {
         let mut b = Branch {
@@ -190,12 +231,13 @@ impl Brancher {
             t: self.t_hash(m, top),
             l,
             m: [0; 4],
+            conn,
         };
-        b.m = self.mac(b.digit(), b.t, b.l, prev);
+        b.m = self.mac(&b, prev);
         b
     }
 
     pub fn verify(&self, b: &Branch, prev: &PrevHop) -> bool {
-        self.mac(b.digit(), b.t, b.l, prev) == b.m
+        self.mac(b, prev) == b.m
     }
 }

@@ -95,6 +95,7 @@ impl Tokens {
         in_leg: usize,
         out_leg: usize,
         nat: Option<SocketAddr>,
+        out_tcp: bool,
     ) -> Result<(), Error> {
         let out = legs.get(out_leg).ok_or(Error::Overlap)?;
         for (_, c) in m.addrs(HeaderName::Contact) {
@@ -145,11 +146,24 @@ impl Tokens {
                     n
                 }
             };
+            // Over TCP the peer must come back over TCP (and a parameter
+            // needs the brackets, RFC 3261 §20.10).
+            let bracket = out_tcp && !c.bracketed;
             rw.replace(uri.raw, |w| {
+                if bracket {
+                    w.put(b"<")?;
+                }
                 w.put(b"sip:")?;
                 w.put(tok.get(..n).ok_or(Full)?)?;
                 w.put(b"@")?;
-                w.put(out.adv_text.as_bytes())
+                w.put(out.adv_text.as_bytes())?;
+                if out_tcp {
+                    w.put(b";transport=tcp")?;
+                }
+                if bracket {
+                    w.put(b">")?;
+                }
+                Ok(())
             })?;
         }
         Ok(())

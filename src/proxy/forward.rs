@@ -8,11 +8,16 @@ use crate::cx::Cx;
 
 use crate::output::{Outcome, Transmit, Why};
 use crate::sip::{parse_ip, Elements, Error, HeaderName, HeaderPos, Message, Rewriter};
+use crate::stream::Conn;
 use std::net::SocketAddr;
 
 /// Where a request goes and what changes on the way.
 pub(super) struct Plan<'a> {
     pub out_leg: usize,
+    /// It leaves over TCP.
+    pub out_tcp: bool,
+    /// The connection it came in on (`None`: a datagram).
+    pub in_conn: Option<Conn>,
     /// Sent straight to the contact of a token or a binding.
     pub direct: bool,
     /// The branch's L, from the loop check.
@@ -52,7 +57,7 @@ impl Proxy {
         };
         let branch = self
             .brancher
-            .make(in_leg as u8, plan.direct, m, &top, plan.l, &prev);
+            .make(in_leg as u8, plan.direct, m, &top, plan.l, plan.in_conn, &prev);
         let inl = self.legs.get(in_leg).ok_or(Error::Overlap)?;
         let outl = self.legs.get(out_leg).ok_or(Error::Overlap)?;
         let mut rw = Rewriter::new(m);
@@ -66,20 +71,31 @@ impl Proxy {
                 .iter()
                 .position(|h| h.name == HeaderName::RecordRoute)
                 .map_or(HeaderPos::Top, HeaderPos::Before);
-            // RFC 5658: the outgoing leg on top, then the incoming one.
-            for l in [outl, inl]
+            // RFC 5658: the outgoing leg on top, then the incoming one,
+            // each with the transport its side uses; one entry when both
+            // sides are the same.
+            let in_tcp = plan.in_conn.is_some();
+            let same = in_leg == out_leg && in_tcp == plan.out_tcp;
+            for (l, tcp) in [(outl, plan.out_tcp), (inl, in_tcp)]
                 .into_iter()
-                .take(if in_leg == out_leg { 1 } else { 2 })
+                .take(if same { 1 } else { 2 })
             {
                 rw.insert_header(pos, b"Record-Route", |c| {
                     c.put(b"<sip:")?;
                     c.put(l.adv_text.as_bytes())?;
+                    if tcp {
+                        c.put(b";transport=tcp")?;
+                    }
                     c.put(b";lr>")
                 })?;
             }
         }
         rw.insert_header(HeaderPos::Before(vi), b"Via", |c| {
-            c.put(b"SIP/2.0/UDP ")?;
+            c.put(if plan.out_tcp {
+                b"SIP/2.0/TCP "
+            } else {
+                b"SIP/2.0/UDP "
+            })?;
             c.put(outl.adv_text.as_bytes())?;
             c.put(b";branch=")?;
             branch.write(c)
@@ -106,7 +122,7 @@ impl Proxy {
                 top.port.unwrap_or(5060) != src.port() || parse_ip(top.host) != Some(src.ip());
             let nat = behind_nat.then_some(src);
             self.tokens
-                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat)?;
+                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat, plan.out_tcp)?;
         }
         rw.ensure_content_length()?;
         rw.emit(out)
@@ -150,16 +166,23 @@ impl Proxy {
             return Outcome::Dropped(Why::BadBranch);
         }
         // RFC 3261 §18.2.2 with RFC 3581: maddr, else received at rport,
-        // else sent-by.
+        // else sent-by. Over TCP: the connection the request came in on,
+        // else a new one to received (or sent-by) at the sent-by port.
+        let tcp = b.conn.is_some() || next.transport.eq_ignore_ascii_case(b"TCP");
         let ip = next
             .maddr
+            .filter(|_| !tcp)
             .and_then(parse_ip)
             .or_else(|| next.received_ip())
             .or_else(|| parse_ip(next.host));
         let Some(ip) = ip else {
             return Outcome::Dropped(Why::ViaHostName);
         };
-        let port = next.rport_value().or(next.port).unwrap_or(5060);
+        let port = if tcp {
+            next.port.unwrap_or(5060)
+        } else {
+            next.rport_value().or(next.port).unwrap_or(5060)
+        };
         let out_leg = usize::from(b.leg);
         let (body, note) = if out_leg != in_leg {
             self.nat_response(cx, m, in_leg, out_leg, src, body_buf)
@@ -192,7 +215,7 @@ impl Proxy {
             // A Contact that cannot become a token goes as it was.
             let _ = self
                 .tokens
-                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat);
+                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat, tcp);
         }
         match rw.ensure_content_length().and_then(|()| rw.emit(out)) {
             Ok(len) => {
@@ -201,10 +224,13 @@ impl Proxy {
                 if register && m.status() == Some(200) {
                     self.registrations.note(cx.now, src, m);
                 }
-                Outcome::Forwarded {
-                    tx: Transmit::leg(out_leg, SocketAddr::new(ip, port), len),
-                    note,
-                }
+                let dst = SocketAddr::new(ip, port);
+                let tx = if tcp {
+                    Transmit::stream(out_leg, b.conn, dst, len)
+                } else {
+                    Transmit::leg(out_leg, dst, len)
+                };
+                Outcome::Forwarded { tx, note }
             }
             Err(e) => Outcome::Dropped(Why::Unforwardable(e)),
         }

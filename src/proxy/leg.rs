@@ -17,6 +17,9 @@ pub struct Leg {
     pub adv_text: heapless::String<72>,
     pub nets: heapless::Vec<Cidr, MAX_NETS>,
     pub trusted: bool,
+    /// Which transports it listens on.
+    pub udp: bool,
+    pub tcp: bool,
 }
 
 impl Leg {
@@ -80,6 +83,8 @@ pub fn build(cfg: &Config) -> Result<heapless::Vec<Leg, MAX_LEGS>, String> {
             adv_text,
             nets,
             trusted: cfg.leg_trusted(i),
+            udp: spec.transport.udp(),
+            tcp: spec.transport.tcp(),
         };
         legs.push(leg)
             .map_err(|_| format!("more than {MAX_LEGS} legs"))?;

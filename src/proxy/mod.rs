@@ -404,7 +404,14 @@ impl Proxy {
         data: &[u8],
         out: &mut [u8],
     ) -> Outcome {
-        let o = self.dispatch(cx, leg, src, data, out);
+        let mut o = self.dispatch(cx, leg, src, data, out);
+        // An answer goes back on the connection its request came in on.
+        if let (Some(conn), Outcome::Answered { tx, .. }) = (cx.conn, &mut o) {
+            tx.socket = crate::output::Socket::Stream {
+                leg,
+                conn: Some(conn),
+            };
+        }
         if let Some(n) = self.stats.received.get_mut(leg) {
             *n += 1;
         }

@@ -3,7 +3,8 @@
 //! (when the framing still holds what a response needs).
 
 use super::Proxy;
-use crate::output::{Outcome, Transmit, Why};
+use crate::cx::Cx;
+use crate::output::{Outcome, Socket, Transmit, Why};
 use crate::sip::status::{self, Status};
 use crate::sip::{
     stateless_to_tag, unsupported, write_response, Cursor, Error, HeaderName, Message, Reply,
@@ -105,18 +106,7 @@ impl Proxy {
         let Ok(m) = Message::parse_unchecked(data) else {
             return Outcome::Dropped(why);
         };
-        let answerable = m.is_request()
-            && !m.is_method(b"ACK")
-            && [
-                HeaderName::Via,
-                HeaderName::From,
-                HeaderName::To,
-                HeaderName::CallId,
-                HeaderName::CSeq,
-            ]
-            .iter()
-            .all(|h| m.header(*h).is_some());
-        if !answerable {
+        if !answerable(&m) {
             return Outcome::Dropped(why);
         }
         if err == Error::Version {
@@ -131,4 +121,95 @@ impl Proxy {
         }
         self.reply_with(leg, src, &m, 400, c.written(), why, &[], out)
     }
+
+    /// A stream that cannot be framed (RFC 3261 §18.3): 400 without a
+    /// usable Content-Length, 513 past the connection's buffer, answered
+    /// from the header section `head` when it is a request; the shell
+    /// closes the connection after sending it.
+    pub fn refuse_stream(
+        &mut self,
+        cx: &mut Cx,
+        leg: usize,
+        src: SocketAddr,
+        head: &[u8],
+        too_large: bool,
+        out: &mut [u8],
+    ) -> Outcome {
+        let (st, why) = if too_large {
+            (status::MESSAGE_TOO_LARGE, Why::TooLarge)
+        } else {
+            (status::BAD_REQUEST, Why::NoLength)
+        };
+        let mut o = match Message::parse_unchecked(head) {
+            Ok(m) if answerable(&m) => self.reply(leg, src, &m, st, why, &[], out),
+            _ => Outcome::Dropped(why),
+        };
+        if let (Some(conn), Outcome::Answered { tx, .. }) = (cx.conn, &mut o) {
+            tx.socket = Socket::Stream {
+                leg,
+                conn: Some(conn),
+            };
+        }
+        self.stats.count(&o);
+        o
+    }
+
+    /// A request we sent towards `dst` over a stream of `leg` that could
+    /// not be delivered (no slot, refused or timed-out connect) gets what
+    /// its next hop would have sent: 503 without Retry-After (RFC 3261
+    /// §16.9), back through the response path to the previous hop.
+    /// `sent` is the request as it went out; `scratch` holds the 503.
+    pub fn undeliverable(
+        &mut self,
+        cx: &mut Cx,
+        leg: usize,
+        dst: SocketAddr,
+        sent: &[u8],
+        scratch: &mut [u8],
+        out: &mut [u8],
+    ) -> Outcome {
+        let written = Message::parse_then(sent, |m| {
+            if !m.is_request() || m.is_method(b"ACK") {
+                return None;
+            }
+            let r = Reply {
+                code: status::SERVICE_UNAVAILABLE.code,
+                reason: status::SERVICE_UNAVAILABLE.reason.as_bytes(),
+                to_tag: None,
+                source: None,
+                extra: &[],
+            };
+            write_response(m, &r, scratch).ok()
+        });
+        let o = match written {
+            Ok(Some(n)) => {
+                let answer = scratch.get(..n).unwrap_or_default();
+                match Message::parse_then(answer, |r| self.response(cx, leg, dst, r, out)) {
+                    Ok(Outcome::Forwarded { tx, .. }) => Outcome::Forwarded {
+                        tx,
+                        note: Some(Why::NoConnection),
+                    },
+                    _ => Outcome::Dropped(Why::NoConnection),
+                }
+            }
+            _ => Outcome::Dropped(Why::NoConnection),
+        };
+        self.stats.count(&o);
+        o
+    }
+}
+
+/// A request with what a stateless answer copies.
+fn answerable(m: &Message) -> bool {
+    m.is_request()
+        && !m.is_method(b"ACK")
+        && [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ]
+        .iter()
+        .all(|h| m.header(*h).is_some())
 }

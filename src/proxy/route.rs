@@ -96,6 +96,8 @@ pub(super) struct Hop<'a> {
     pub dst: SocketAddr,
     /// A `--route` rule chose it.
     pub routed: bool,
+    /// `;transport=`: Some(true) for TCP, Some(false) for UDP.
+    pub tcp: Option<bool>,
 }
 
 impl Proxy {
@@ -135,6 +137,7 @@ impl Proxy {
         let l = self.check_loop(m)?;
         let out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
         self.check_trust(in_leg, out_leg, &target, &popped, &hop)?;
+        let out_tcp = self.out_transport(out_leg, hop.tcp)?;
 
         let (body, note) = if in_leg != out_leg {
             self.nat_request(cx, m, in_leg, out_leg, src, body_buf)?
@@ -146,6 +149,8 @@ impl Proxy {
         let direct = target.found != Found::AsIs && popped.next.is_none();
         let plan = Plan {
             out_leg,
+            out_tcp,
+            in_conn: cx.conn,
             direct,
             l,
             body,
@@ -161,7 +166,25 @@ impl Proxy {
                 }
                 _ => Refuse::Reply(status::SERVER_INTERNAL_ERROR, Why::Internal),
             })?;
-        Ok((Transmit::leg(out_leg, hop.dst, len), note))
+        let tx = if out_tcp {
+            Transmit::stream(out_leg, None, hop.dst, len)
+        } else {
+            Transmit::leg(out_leg, hop.dst, len)
+        };
+        Ok((tx, note))
+    }
+
+    /// Step 7c: TCP when the next hop asks for it (`;transport=tcp`) or the
+    /// leg has nothing else; UDP otherwise (RFC 3263 §4.1 without NAPTR). A
+    /// transport the leg does not have is 503.
+    fn out_transport(&self, out_leg: usize, tcp: Option<bool>) -> Result<bool, Refuse> {
+        let leg = self.legs.get(out_leg).ok_or(unavailable(Why::NoLeg))?;
+        match tcp {
+            Some(true) if leg.tcp => Ok(true),
+            Some(false) if leg.udp => Ok(false),
+            None => Ok(!leg.udp),
+            Some(_) => Err(unavailable(Why::NoTransport)),
+        }
     }
 
     /// Step 1: what refuses a request before routing looks at it.
@@ -358,12 +381,12 @@ impl Proxy {
                 Why::BadScheme,
             ));
         }
-        if uri
-            .param_value(b"transport")
-            .is_some_and(|t| !t.eq_ignore_ascii_case(b"udp"))
-        {
-            return Err(unavailable(Why::NoTransport));
-        }
+        let tcp = match uri.param_value(b"transport") {
+            None => None,
+            Some(t) if t.eq_ignore_ascii_case(b"udp") => Some(false),
+            Some(t) if t.eq_ignore_ascii_case(b"tcp") => Some(true),
+            Some(_) => return Err(unavailable(Why::NoTransport)),
+        };
         let maddr = uri.param_value(b"maddr");
         let mut host = maddr.unwrap_or(uri.host);
         let mut port = uri.port;
@@ -411,7 +434,12 @@ impl Proxy {
                 None => self.resolve(now, in_leg, src, m, host, port)?,
             },
         };
-        Ok(Hop { uri, dst, routed })
+        Ok(Hop {
+            uri,
+            dst,
+            routed,
+            tcp,
+        })
     }
 
     /// A host name to an address: from the cache at once, else the request

@@ -29,7 +29,7 @@ pub struct Conn {
 }
 
 /// What the table is built from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamConfig {
     /// Slots in all (`--tcp-max`).
     pub max: usize,
@@ -37,6 +37,16 @@ pub struct StreamConfig {
     pub per_source: usize,
     /// A connection with no traffic either way this long is closed.
     pub idle: Duration,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        StreamConfig {
+            max: crate::limits::DEFAULT_TCP_MAX,
+            per_source: crate::limits::DEFAULT_TCP_PER_SOURCE,
+            idle: Duration::from_secs(600),
+        }
+    }
 }
 
 /// Why a new connection gets no slot.
@@ -217,6 +227,12 @@ impl Streams {
         Some(info)
     }
 
+    /// The connection in `slot`, if it is live.
+    pub fn conn_of(&self, slot: u16) -> Option<Conn> {
+        let s = self.slots.get(usize::from(slot))?;
+        (s.state != State::Free).then_some(Conn { slot, gen: s.gen })
+    }
+
     /// The live connection `conn` names, if it still does.
     pub fn info(&self, conn: Conn) -> Option<Info> {
         self.slot(conn).map(info)
@@ -358,6 +374,16 @@ impl Streams {
     /// None and closes each one it names; between deadlines it costs a
     /// comparison, not a scan of the table.
     pub fn expired(&mut self, now: Instant) -> Option<(Conn, Expiry)> {
+        let found = self.due(now);
+        if let Some((conn, _)) = found {
+            self.close(conn);
+        }
+        found
+    }
+
+    /// Like [`Streams::expired`], but the slot stays until the caller
+    /// closes it (it may read the unsent bytes of a failed connect first).
+    pub fn due(&mut self, now: Instant) -> Option<(Conn, Expiry)> {
         if self.next_check.is_none_or(|t| now < t) {
             return None;
         }
@@ -385,9 +411,6 @@ impl Streams {
             Some(_) => Some(now),
             None => next,
         };
-        if let Some((conn, _)) = found {
-            self.close(conn);
-        }
         found
     }
 

@@ -163,7 +163,7 @@ fn tokens_api(data: &[u8]) {
     let nat: SocketAddr = "198.51.100.8:34567".parse().expect("nat");
     let mut rw = Rewriter::new(&m);
     if tokens
-        .rewrite_contacts(legs, &mut rw, &m, 0, 1, Some(nat))
+        .rewrite_contacts(legs, &mut rw, &m, 0, 1, Some(nat), false)
         .is_err()
     {
         assert!(before.uri.raw.len() - 4 > edgesip::limits::MAX_TOKEN_CONTACT);
