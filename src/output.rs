@@ -48,7 +48,12 @@ impl Transmit {
     }
 
     /// A SIP message over a stream of `leg`.
-    pub fn stream(leg: usize, conn: Option<crate::stream::Conn>, dst: SocketAddr, len: usize) -> Transmit {
+    pub fn stream(
+        leg: usize,
+        conn: Option<crate::stream::Conn>,
+        dst: SocketAddr,
+        len: usize,
+    ) -> Transmit {
         Transmit {
             socket: Socket::Stream { leg, conn },
             dst,

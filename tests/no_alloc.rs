@@ -1249,3 +1249,102 @@ CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
     assert_eq!(allocs, 0, "dialog paths allocated");
     assert_eq!(sent, [1_000; 3]);
 }
+
+/// TCP (#16): open a slot, frame two messages from the buffer, hand each
+/// to the core with its connection, queue the answer, a ping's CRLF, the
+/// 503 of an undeliverable request, and close; nothing allocates once the
+/// table exists.
+#[test]
+fn the_stream_path_allocates_nothing() {
+    use edgesip::config::Transports;
+    use edgesip::stream::{Frame, StreamConfig, Streams};
+    use edgesip::time::Instant;
+    let mut lan = edgesip::config::LegSpec::new(
+        "lan",
+        "192.168.1.1:5060".parse().expect("addr"),
+        &["192.168.1.0/24".parse().expect("net")],
+    );
+    lan.transport = Transports::UdpTcp;
+    let mut wan =
+        edgesip::config::LegSpec::new("wan", "198.51.100.1:5060".parse().expect("addr"), &[]);
+    wan.transport = Transports::TcpOnly;
+    let cfg = edgesip::config::Config::with_legs(vec![lan, wan]);
+    let mut p = edgesip::proxy::Proxy::new(&cfg, b"no-alloc secret", 1).expect("proxy");
+    let mut streams = Streams::new(StreamConfig::default());
+    let phone: std::net::SocketAddr = "192.168.1.20:40000".parse().expect("addr");
+    let provider: std::net::SocketAddr = "203.0.113.5:5060".parse().expect("addr");
+    let invite = b"INVITE sip:bob@203.0.113.5 SIP/2.0\r\n\
+Via: SIP/2.0/TCP 192.168.1.20:5060;branch=z9hG4bKt1;rport\r\n\
+Max-Forwards: 70\r\n\
+From: <sip:alice@example.org>;tag=f1\r\n\
+To: <sip:bob@example.com>\r\n\
+Call-ID: tcp@phone\r\n\
+CSeq: 1 INVITE\r\n\
+Contact: <sip:alice@192.168.1.20:5060;transport=tcp>\r\n\
+Content-Length: 0\r\n\r\n";
+    let mut stream_bytes = b"\r\n\r\n".to_vec();
+    stream_bytes.extend_from_slice(invite);
+    stream_bytes.extend_from_slice(invite);
+    let mut out = vec![0u8; 65_535];
+    let mut scratch = vec![0u8; 65_535];
+    let mut sent = vec![0u8; 65_535];
+    let mut run = |p: &mut edgesip::proxy::Proxy, streams: &mut Streams, round: u64| {
+        let now = Instant::from_secs(round);
+        let c = streams.open(now, 0, phone, false).expect("a slot");
+        let room = streams.rx_space(c);
+        room[..stream_bytes.len()].copy_from_slice(&stream_bytes);
+        streams.filled(c, stream_bytes.len(), now);
+        let mut forwarded = 0;
+        loop {
+            let (f, bytes) = streams.frame(c);
+            match f {
+                Frame::Ping => {
+                    streams.consume(c, 4, now);
+                    streams.queue(c, b"\r\n").expect("room");
+                }
+                Frame::Message(n) => {
+                    let mut ns = NoSockets;
+                    let mut cx = Cx::on_stream(now, &mut ns, c);
+                    let o = p.handle(&mut cx, 0, phone, bytes, &mut out);
+                    let t = o.transmit().expect("forwarded");
+                    assert!(matches!(t.socket, Socket::Stream { leg: 1, .. }));
+                    sent[..t.len].copy_from_slice(&out[..t.len]);
+                    streams.consume(c, n, now);
+                    // The provider cannot be reached: 503 back on c.
+                    let mut ns = NoSockets;
+                    let mut cx = Cx::new(now, &mut ns);
+                    let o = p.undeliverable(
+                        &mut cx,
+                        1,
+                        provider,
+                        &sent[..t.len],
+                        &mut scratch,
+                        &mut out,
+                    );
+                    let back = o.transmit().expect("503 back");
+                    assert_eq!(
+                        back.socket,
+                        Socket::Stream {
+                            leg: 0,
+                            conn: Some(c)
+                        }
+                    );
+                    streams.queue(c, &out[..back.len]).expect("room");
+                    forwarded += 1;
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(forwarded, 2);
+        let n = streams.unsent(c).len();
+        streams.sent(c, n, now);
+        streams.close(c);
+    };
+    run(&mut p, &mut streams, 1);
+    let allocs = count_allocs(|| {
+        for round in 2..200 {
+            run(&mut p, &mut streams, round);
+        }
+    });
+    assert_eq!(allocs, 0, "allocations on the stream path");
+}

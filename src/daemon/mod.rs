@@ -532,13 +532,23 @@ impl Shell {
             None => false,
         };
         if !ok {
-            self.warn(now, format_args!("tcp: {} closed: send queue full or write failed", t.dst));
+            self.warn(
+                now,
+                format_args!("tcp: {} closed: send queue full or write failed", t.dst),
+            );
             self.tcp.close(c);
         }
     }
 
     /// The 503 for the request in `tcp.sent[..n]`, sent back its way.
-    fn undeliverable(&mut self, proxy: &mut Proxy, now: Instant, leg: usize, dst: SocketAddr, n: usize) {
+    fn undeliverable(
+        &mut self,
+        proxy: &mut Proxy,
+        now: Instant,
+        leg: usize,
+        dst: SocketAddr,
+        n: usize,
+    ) {
         let mut cx = Cx::new(now, &mut self.media);
         let sent = self.tcp.sent.get(..n).unwrap_or_default();
         let o = proxy.undeliverable(&mut cx, leg, dst, sent, &mut self.tcp.answer, &mut self.tx);
@@ -576,7 +586,10 @@ impl Shell {
             } else {
                 if why == Expiry::SlowLoris {
                     if let Some(p) = peer {
-                        self.warn(now, format_args!("tcp: {p} sent part of a message and stalled; closed"));
+                        self.warn(
+                            now,
+                            format_args!("tcp: {p} sent part of a message and stalled; closed"),
+                        );
                     }
                 }
                 self.tcp.close(c);
@@ -658,13 +671,26 @@ impl Shell {
                         let head = bytes.get(..h).unwrap_or_default();
                         let too_large = matches!(b, crate::stream::Broken::TooLarge { .. });
                         let mut cx = Cx::on_stream(now, &mut self.media, c);
-                        let o = proxy.refuse_stream(&mut cx, info.leg, info.peer, head, too_large, &mut self.tx);
+                        let o = proxy.refuse_stream(
+                            &mut cx,
+                            info.leg,
+                            info.peer,
+                            head,
+                            too_large,
+                            &mut self.tx,
+                        );
                         log::outcome(&mut self.limiter, now, name, info.peer, &o);
                         if let Some(t) = o.transmit() {
                             self.send(proxy, now, t);
                         }
                     } else {
-                        self.warn(now, format_args!("tcp: {} sent a message too large to frame; closed", info.peer));
+                        self.warn(
+                            now,
+                            format_args!(
+                                "tcp: {} sent a message too large to frame; closed",
+                                info.peer
+                            ),
+                        );
                     }
                     let _ = self.tcp.flush(c, now);
                     self.tcp.close(c);

@@ -181,7 +181,11 @@ fn with_sockaddr(
 
 /// A new non-blocking, close-on-exec socket of `addr`'s family.
 fn new_socket(addr: SocketAddr, ty: libc::c_int) -> io::Result<OwnedFd> {
-    let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    let domain = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
     // SAFETY: a plain syscall with no pointers.
     let raw = unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
@@ -227,7 +231,11 @@ pub fn tcp_listener(
 
 /// A non-blocking connect from `local` (any port) to `dst`: the stream
 /// is writable once connected (or failed, which `take_error` tells).
-pub fn tcp_connect(local: std::net::IpAddr, dst: SocketAddr, dscp: libc::c_int) -> io::Result<TcpStream> {
+pub fn tcp_connect(
+    local: std::net::IpAddr,
+    dst: SocketAddr,
+    dscp: libc::c_int,
+) -> io::Result<TcpStream> {
     let owned = new_socket(dst, libc::SOCK_STREAM)?;
     let fd = owned.as_raw_fd();
     let (level, name) = if dst.is_ipv6() {

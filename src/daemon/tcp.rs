@@ -78,7 +78,15 @@ pub struct Tcp {
 impl Tcp {
     /// No TCP: nothing is bound and the table is empty.
     pub fn none() -> Tcp {
-        Tcp::with(None, Vec::new(), Vec::new(), StreamConfig { max: 0, ..StreamConfig::default() })
+        Tcp::with(
+            None,
+            Vec::new(),
+            Vec::new(),
+            StreamConfig {
+                max: 0,
+                ..StreamConfig::default()
+            },
+        )
     }
 
     fn with(
@@ -187,10 +195,11 @@ impl Tcp {
     /// Accepts what waits on the ready listeners, up to a quota each; a
     /// listener that had more stays ready (mio reports an edge only once).
     pub fn accept(&mut self, now: Instant, limiter: &mut Limiter, names: &[String]) {
-        for leg in 0..self.listeners.len() {
-            if !std::mem::take(&mut self.accept_ready[leg]) {
+        for (leg, name) in names.iter().enumerate().take(self.listeners.len()) {
+            if !self.accept_ready.get(leg).copied().unwrap_or(false) {
                 continue;
             }
+            self.accept_ready[leg] = false;
             let mut more = true;
             for _ in 0..ACCEPT_QUOTA {
                 let Some(Some(l)) = self.listeners.get(leg) else {
@@ -203,7 +212,7 @@ impl Tcp {
                     Err(e) => {
                         more = false;
                         if e.kind() != ErrorKind::WouldBlock {
-                            report(limiter, now, format_args!("leg {}: accept failed: {e}", names[leg]));
+                            report(limiter, now, format_args!("leg {name}: accept failed: {e}"));
                         }
                         break;
                     }
@@ -228,7 +237,11 @@ impl Tcp {
                                 "too many connections from it (--tcp-per-source)"
                             }
                         };
-                        report(limiter, now, format_args!("leg {}: TCP from {peer} refused: {what}", names[leg]));
+                        report(
+                            limiter,
+                            now,
+                            format_args!("leg {name}: TCP from {peer} refused: {what}"),
+                        );
                         drop(s);
                     }
                 }
@@ -241,8 +254,12 @@ impl Tcp {
     fn adopt(&mut self, c: Conn, mut s: TcpStream) -> bool {
         let slot = usize::from(c.slot);
         let ok = self.registry.as_ref().is_some_and(|r| {
-            r.register(&mut s, Token(CONN_BASE + slot), Interest::READABLE | Interest::WRITABLE)
-                .is_ok()
+            r.register(
+                &mut s,
+                Token(CONN_BASE + slot),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .is_ok()
         });
         match (ok, self.socks.get_mut(slot)) {
             (true, Some(place)) => {
@@ -288,7 +305,7 @@ impl Tcp {
     /// Copies the first `TCP_TX` unsent bytes of `c` into [`Tcp::sent`];
     /// their length.
     pub fn take_unsent(&mut self, c: Conn) -> usize {
-        let unsent = self.streams.unsent(c);
+        let unsent = self.streams.queued(c);
         let n = unsent.len().min(self.sent.len());
         if let (Some(d), Some(s)) = (self.sent.get_mut(..n), unsent.get(..n)) {
             d.copy_from_slice(s);

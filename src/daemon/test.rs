@@ -69,7 +69,11 @@ fn shell(n: usize, registrar: bool) -> (Shell, Proxy, Vec<SocketAddr>) {
         });
     }
     let proxy = Proxy::new(&cfg, b"shell test secret", 7).unwrap();
-    (Shell::new(socks.into_iter().map(Some).collect(), names), proxy, addrs)
+    (
+        Shell::new(socks.into_iter().map(Some).collect(), names),
+        proxy,
+        addrs,
+    )
 }
 
 /// An OPTIONS to the proxy's own address, which it answers with 200.

@@ -194,7 +194,10 @@ impl Brancher {
     /// and the previous hop.
     fn mac(&self, b: &Branch, prev: &PrevHop) -> [u8; 4] {
         let mut s = self.key.stream();
-        s.update(b"M").update(&[b.digit()]).update(&b.t).update(&b.l);
+        s.update(b"M")
+            .update(&[b.digit()])
+            .update(&b.t)
+            .update(&b.l);
         match b.conn_bytes() {
             Some(c) => s.update(&[1]).update(&c),
             None => s.update(&[0]),

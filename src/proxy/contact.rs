@@ -87,6 +87,7 @@ impl Tokens {
     /// new one, so the other side's requests still carry a token of ours
     /// when they return, which is what lets them in from a public leg. A
     /// token that does not decode here is left as it is.
+    #[allow(clippy::too_many_arguments)]
     pub fn rewrite_contacts(
         &mut self,
         legs: &[Leg],

@@ -55,9 +55,15 @@ impl Proxy {
             },
             sent_by: top.sent_by,
         };
-        let branch = self
-            .brancher
-            .make(in_leg as u8, plan.direct, m, &top, plan.l, plan.in_conn, &prev);
+        let branch = self.brancher.make(
+            in_leg as u8,
+            plan.direct,
+            m,
+            &top,
+            plan.l,
+            plan.in_conn,
+            &prev,
+        );
         let inl = self.legs.get(in_leg).ok_or(Error::Overlap)?;
         let outl = self.legs.get(out_leg).ok_or(Error::Overlap)?;
         let mut rw = Rewriter::new(m);
@@ -121,8 +127,15 @@ impl Proxy {
             let behind_nat =
                 top.port.unwrap_or(5060) != src.port() || parse_ip(top.host) != Some(src.ip());
             let nat = behind_nat.then_some(src);
-            self.tokens
-                .rewrite_contacts(&self.legs, &mut rw, m, in_leg, out_leg, nat, plan.out_tcp)?;
+            self.tokens.rewrite_contacts(
+                &self.legs,
+                &mut rw,
+                m,
+                in_leg,
+                out_leg,
+                nat,
+                plan.out_tcp,
+            )?;
         }
         rw.ensure_content_length()?;
         rw.emit(out)

@@ -7,7 +7,8 @@ use crate::cx::Cx;
 use crate::output::{Outcome, Socket, Transmit, Why};
 use crate::sip::status::{self, Status};
 use crate::sip::{
-    stateless_to_tag, unsupported, write_response, Cursor, Error, HeaderName, Message, Reply,
+    stateless_to_tag, to_tag_with_branch, unsupported, write_response, Cursor, Error, HeaderName,
+    Message, Reply,
 };
 use std::net::SocketAddr;
 
@@ -172,10 +173,13 @@ impl Proxy {
             if !m.is_request() || m.is_method(b"ACK") {
                 return None;
             }
+            // The tag the sender's ACK will carry, so that we absorb it.
+            let (_, prev) = m.vias().nth(1)?;
+            let tag = to_tag_with_branch(&self.tag_key, m, prev.branch.unwrap_or_default());
             let r = Reply {
                 code: status::SERVICE_UNAVAILABLE.code,
                 reason: status::SERVICE_UNAVAILABLE.reason.as_bytes(),
-                to_tag: None,
+                to_tag: Some(&tag),
                 source: None,
                 extra: &[],
             };

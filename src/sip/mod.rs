@@ -45,7 +45,9 @@ pub use error::Error;
 pub use header::{Elements, HeaderName};
 pub use message::{CSeq, Header, Message, StartLine};
 pub use params::{Param, Params};
-pub use response::{stateless_to_tag, unsupported, write_response, Reply, TO_TAG_LEN};
+pub use response::{
+    stateless_to_tag, to_tag_with_branch, unsupported, write_response, Reply, TO_TAG_LEN,
+};
 pub use rewrite::{HeaderPos, Rewriter, MAX_EDITS, SCRATCH};
 pub use uri::{parse_ip, Scheme, Uri};
 pub use via::Via;

@@ -30,12 +30,18 @@ pub struct Reply<'r> {
 /// (RFC 3261 §8.2.7): the same for every retransmission, so a stateless
 /// element can recognise the ACK for its own response.
 pub fn stateless_to_tag(key: &HmacKey, msg: &Message) -> [u8; TO_TAG_LEN] {
-    let from_tag = msg.from().and_then(|f| f.tag()).unwrap_or_default();
-    let num = msg.cseq().map_or(0, |c| c.num).to_be_bytes();
     let branch = msg
         .top_via()
         .and_then(|(_, v)| v.branch)
         .unwrap_or_default();
+    to_tag_with_branch(key, msg, branch)
+}
+
+/// [`stateless_to_tag`] as if `branch` were the top Via's: a 503 made for
+/// a request we forwarded gets the tag its sender's ACK will carry.
+pub fn to_tag_with_branch(key: &HmacKey, msg: &Message, branch: &[u8]) -> [u8; TO_TAG_LEN] {
+    let from_tag = msg.from().and_then(|f| f.tag()).unwrap_or_default();
+    let num = msg.cseq().map_or(0, |c| c.num).to_be_bytes();
     let call_id = msg.call_id().unwrap_or_default();
     let d = key.mac(&[call_id, b"\0", from_tag, b"\0", &num, b"\0", branch]);
     let mut out = [0u8; TO_TAG_LEN];

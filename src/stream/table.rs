@@ -354,6 +354,14 @@ impl Streams {
         }
     }
 
+    /// What waits in the send queue, whether or not the connection is open
+    /// yet (a failed connect answers it).
+    pub fn queued(&self, conn: Conn) -> &[u8] {
+        self.slot(conn)
+            .and_then(|s| s.tx.get(s.tx_start..s.tx_start.saturating_add(s.tx_len)))
+            .unwrap_or_default()
+    }
+
     /// The shell wrote the first `n` bytes of [`Streams::unsent`].
     pub fn sent(&mut self, conn: Conn, n: usize, now: Instant) {
         let Some(s) = self.slot_mut(conn) else {
