@@ -1,6 +1,7 @@
 //! An independent SIP implementation through edgesip: SIPp's built-in UAC
 //! scenario (INVITE, 100, 180, 200, ACK, BYE, 200) against its UAS, 1,000
-//! calls at 200 calls/s over two legs, with zero failed calls.
+//! calls at 200 calls/s over two legs, with zero failed calls; over UDP,
+//! and over TCP.
 //!
 //! SIPp is a host tool: the test skips under qemu, and skips locally when
 //! `sipp` is missing, but CI (CI=true) installs Debian's sip-tester and
@@ -32,6 +33,17 @@ fn counter(screen: &str, name: &str) -> Option<u64> {
 
 #[test]
 fn sipp_thousand_calls_two_legs() {
+    thousand_calls(false);
+}
+
+/// The same over TCP (`-t t1`, one connection each side): the UAC
+/// connects to leg a, leg b is tcp-only and connects to the UAS.
+#[test]
+fn sipp_thousand_calls_over_tcp() {
+    thousand_calls(true);
+}
+
+fn thousand_calls(tcp: bool) {
     if std::env::var_os("EDGESIP_QEMU").is_some() {
         println!("skipped: SIPp is a host tool and this is a qemu run");
         return;
@@ -48,12 +60,14 @@ fn sipp_thousand_calls_two_legs() {
     let p2 = free_udp_port("127.0.0.2");
     let ps = free_udp_port("127.0.0.3");
     let pc = free_udp_port("127.0.0.1");
+    let (ta, tb) = if tcp { (",tcp", ",tcp-only") } else { ("", "") };
     let _d = Daemon::start(&[
         "--leg",
-        &format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
+        &format!("a=127.0.0.1:{p1},net=127.0.0.1/32{ta}"),
         "--leg",
-        &format!("b=127.0.0.2:{p2}"),
+        &format!("b=127.0.0.2:{p2}{tb}"),
     ]);
+    let transport: &[&str] = if tcp { &["-t", "t1"] } else { &[] };
     let mut uas = Command::new("sipp")
         .args([
             "-sn",
@@ -64,13 +78,14 @@ fn sipp_thousand_calls_two_legs() {
             &ps.to_string(),
             "-nostdin",
         ])
+        .args(transport)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start the SIPp UAS");
     std::thread::sleep(Duration::from_millis(300));
 
-    let screen = std::env::temp_dir().join(format!("edgesip-sipp-{}.txt", std::process::id()));
+    let screen = std::env::temp_dir().join(format!("edgesip-sipp-{}-{tcp}.txt", std::process::id()));
     let started = Instant::now();
     let status = Command::new("sipp")
         .args([
@@ -96,6 +111,7 @@ fn sipp_thousand_calls_two_legs() {
             "-screen_file",
         ])
         .arg(&screen)
+        .args(transport)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -105,7 +121,7 @@ fn sipp_thousand_calls_two_legs() {
     let _ = uas.wait();
     let text = std::fs::read_to_string(&screen).unwrap_or_default();
     let _ = std::fs::remove_file(&screen);
-    println!("SIPp: 1000 calls in {elapsed:?}");
+    println!("SIPp: 1000 calls in {elapsed:?} (tcp: {tcp})");
     assert_eq!(counter(&text, "Successful call"), Some(1000), "{text}");
     assert_eq!(counter(&text, "Failed call"), Some(0), "{text}");
     assert!(status.success(), "sipp exited with {status}\n{text}");
