@@ -123,6 +123,9 @@ pub struct Config {
     /// The TCP connection table (`--tcp-max`, `--tcp-per-source`,
     /// `--tcp-idle`); used when a leg has TCP.
     pub tcp: crate::stream::StreamConfig,
+    /// `--tcp-large`: a request whose forwarded copy is over 1,300 bytes
+    /// goes over TCP when its outgoing leg has TCP (RFC 3261 §18.1.1).
+    pub tcp_large: bool,
 }
 
 /// A static route: requests for `domain` (`example.com`, `*.example.com` or
@@ -147,6 +150,7 @@ impl Config {
             upstream: None,
             dns: None,
             tcp: crate::stream::StreamConfig::default(),
+            tcp_large: false,
         }
     }
 }

@@ -85,7 +85,8 @@ fn thousand_calls(tcp: bool) {
         .expect("start the SIPp UAS");
     std::thread::sleep(Duration::from_millis(300));
 
-    let screen = std::env::temp_dir().join(format!("edgesip-sipp-{}-{tcp}.txt", std::process::id()));
+    let screen =
+        std::env::temp_dir().join(format!("edgesip-sipp-{}-{tcp}.txt", std::process::id()));
     let started = Instant::now();
     let status = Command::new("sipp")
         .args([

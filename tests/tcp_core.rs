@@ -295,3 +295,34 @@ CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
     let o = p.undeliverable(&mut cx, 1, dst, fwd_ack.as_bytes(), &mut scratch, &mut out);
     assert_eq!(o, Outcome::Dropped(Why::NoConnection));
 }
+
+#[test]
+fn tcp_large_moves_big_requests_to_tcp() {
+    let big = invite(
+        &format!("sip:bob@{PROVIDER}"),
+        &format!("SIP/2.0/UDP {PHONE}"),
+        "<sip:alice@192.168.1.20>",
+    )
+    .replace(
+        "Content-Length: 0\r\n",
+        &format!("Subject: {}\r\nContent-Length: 0\r\n", "x".repeat(1300)),
+    );
+    let small = invite(
+        &format!("sip:bob@{PROVIDER}"),
+        &format!("SIP/2.0/UDP {PHONE}"),
+        "<sip:alice@192.168.1.20>",
+    );
+    let lan = leg("lan", "192.168.1.1:5060", &["192.168.1.0/24"]);
+    let mut w = leg("wan", "198.51.100.1:5060", &[]);
+    w.transport = Transports::UdpTcp;
+    let mut p = proxy_cfg(vec![lan, w], |c| c.tcp_large = true);
+    let (o, text) = handle(&mut p, 0, PHONE, None, &big);
+    assert_eq!(sent(&o).socket, Socket::Stream { leg: 1, conn: None });
+    assert!(values(&text, HeaderName::Via)[0].starts_with("SIP/2.0/TCP "));
+    let (o, _) = handle(&mut p, 0, PHONE, None, &small);
+    assert_eq!(sent(&o).socket, Socket::Leg(1));
+    // Without --tcp-large it stays UDP (and IP fragments it).
+    let mut p = proxy(Transports::UdpTcp);
+    let (o, _) = handle(&mut p, 0, PHONE, None, &big);
+    assert_eq!(sent(&o).socket, Socket::Leg(1));
+}

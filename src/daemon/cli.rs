@@ -45,7 +45,7 @@ Usage: edgesip [--leg SPEC]... [--log-level LEVEL] [--key-file PATH] [--control 
                [--reg-file PATH] [--auth-file PATH] [--auth-realm REALM]
                [--route DOMAIN=HOST[:PORT]]... [--upstream URI]
                [--dns IP[:PORT]] [--dns-cache N]
-               [--tcp-max N] [--tcp-per-source N] [--tcp-idle SECS]
+               [--tcp-max N] [--tcp-per-source N] [--tcp-idle SECS] [--tcp-large]
                [--help] [--version]
 
 A small stateless SIP proxy for routers.
@@ -84,6 +84,8 @@ Options:
   --tcp-max N        TCP connections in all, accepted and outgoing (default 64)
   --tcp-per-source N TCP connections one address may hold (default 8)
   --tcp-idle SECS    close a TCP connection idle this long (default 600)
+  --tcp-large        requests over 1,300 bytes leave over TCP where the
+                     outgoing leg has it (else UDP, fragmented by IP)
   --control PATH     serve `edgesip status` on a Unix socket at PATH (0600)
   --help             print this help and exit
   --version          print the version and exit
@@ -155,6 +157,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(
                 return Err(format!("{opt} takes no value"));
             }
             "--force-rewrite" => cfg.force_rewrite = true,
+            "--tcp-large" if inline.is_some() => return Err("--tcp-large takes no value".into()),
+            "--tcp-large" => cfg.tcp_large = true,
             "--nat" if inline.is_some() => return Err("--nat takes no value".into()),
             "--nat" => nat = true,
             "--nat-contacts" => cfg.nat_contacts = true,
@@ -981,7 +985,36 @@ mod parse_test {
         assert_eq!(l.trust, Some(false));
         assert_eq!(l.nets.len(), 1);
         assert_eq!(l.advertise_host, "h");
+        assert_eq!(leg("127.0.0.1:5060").transport, Transports::Udp);
+        assert_eq!(leg("127.0.0.1:5060,tcp").transport, Transports::UdpTcp);
+        let l = leg("127.0.0.1:5060,tcp-only,public");
+        assert_eq!(l.transport, Transports::TcpOnly);
+        assert!(l.to_string().ends_with(",public,tcp-only"), "{l}");
+        let c = config(&[
+            "--tcp-max",
+            "5",
+            "--tcp-per-source=2",
+            "--tcp-idle",
+            "30",
+            "--tcp-large",
+        ]);
+        assert_eq!(
+            (c.tcp.max, c.tcp.per_source, c.tcp.idle.as_secs()),
+            (5, 2, 30)
+        );
+        assert!(c.tcp_large);
         for bad in [
+            ["--tcp-max", "0"],
+            ["--tcp-per-source", "x"],
+            ["--tcp-idle", "5"],
+        ] {
+            assert!(args(&bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "tcp,tcp-only",
+            "tcp,tcp",
+            "tcp=1",
+            "tcp-only=yes",
             "trusted,public",
             "public,trusted",
             "trusted,trusted",

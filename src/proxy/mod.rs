@@ -184,6 +184,7 @@ pub struct Proxy {
     registrations: registrations::Registrations,
     routes: Vec<Route>,
     upstream: Option<(String, Option<u16>)>,
+    tcp_large: bool,
     /// The NAT helper's rewritten SDP: taken for one message and put back,
     /// so no message clears 8 KiB of stack it may not use.
     body: Box<[u8]>,
@@ -228,6 +229,7 @@ impl Proxy {
             registrations: registrations::Registrations::default(),
             routes: cfg.routes.clone(),
             upstream: cfg.upstream.clone(),
+            tcp_large: cfg.tcp_large,
             registrar,
             relay,
             legs,

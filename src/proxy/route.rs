@@ -32,6 +32,9 @@ use crate::sip::{parse_ip, stateless_to_tag, Error, HeaderName, Message, NameAdd
 use crate::time::Instant;
 use std::net::SocketAddr;
 
+/// A forwarded request larger than this goes over TCP with `--tcp-large`.
+pub const UDP_LARGE: usize = 1300;
+
 /// The Route element strict routing moved into the Request-URI.
 #[derive(Clone, Copy)]
 pub(super) struct Strict<'m> {
@@ -137,7 +140,7 @@ impl Proxy {
         let l = self.check_loop(m)?;
         let out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
         self.check_trust(in_leg, out_leg, &target, &popped, &hop)?;
-        let out_tcp = self.out_transport(out_leg, hop.tcp)?;
+        let mut out_tcp = self.out_transport(out_leg, hop.tcp)?;
 
         let (body, note) = if in_leg != out_leg {
             self.nat_request(cx, m, in_leg, out_leg, src, body_buf)?
@@ -147,7 +150,7 @@ impl Proxy {
         // Straight to the contact a token or binding named: its response's
         // source is that UA (see the branch).
         let direct = target.found != Found::AsIs && popped.next.is_none();
-        let plan = Plan {
+        let mut plan = Plan {
             out_leg,
             out_tcp,
             in_conn: cx.conn,
@@ -158,14 +161,25 @@ impl Proxy {
             strict: strict.map(|s| (s.hi, s.elem)),
             popped: popped.elems,
         };
-        let len = self
+        let too_large = |e| match e {
+            Error::OutOfSpace | Error::TooManyHeaders => {
+                Refuse::Reply(status::MESSAGE_TOO_LARGE, Why::TooLarge)
+            }
+            _ => Refuse::Reply(status::SERVER_INTERNAL_ERROR, Why::Internal),
+        };
+        let mut len = self
             .rewrite_request(m, in_leg, src, &plan, out)
-            .map_err(|e| match e {
-                Error::OutOfSpace | Error::TooManyHeaders => {
-                    Refuse::Reply(status::MESSAGE_TOO_LARGE, Why::TooLarge)
-                }
-                _ => Refuse::Reply(status::SERVER_INTERNAL_ERROR, Why::Internal),
-            })?;
+            .map_err(too_large)?;
+        // RFC 3261 §18.1.1: past 1,300 bytes, a congestion-controlled
+        // transport, when the admin says the next hops take TCP.
+        let can_tcp = self.legs.get(out_leg).is_some_and(|l| l.tcp);
+        if len > UDP_LARGE && !out_tcp && hop.tcp.is_none() && self.tcp_large && can_tcp {
+            out_tcp = true;
+            plan.out_tcp = true;
+            len = self
+                .rewrite_request(m, in_leg, src, &plan, out)
+                .map_err(too_large)?;
+        }
         let tx = if out_tcp {
             Transmit::stream(out_leg, None, hop.dst, len)
         } else {
