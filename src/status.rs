@@ -26,6 +26,7 @@ use crate::proxy::Proxy;
 use crate::registrar::Note;
 use crate::relay::CallView;
 use crate::sip::{Cursor, Full};
+use crate::stream::TcpStats;
 use crate::time::Instant;
 
 /// Longest request line.
@@ -91,7 +92,14 @@ impl Request {
 
 /// Writes the answer to `request` (the bytes of a request line) into `out`;
 /// returns its length. A request that does not parse gets `error ...`.
-pub fn answer(p: &Proxy, now: Instant, request: &[u8], out: &mut [u8]) -> usize {
+/// `tcp`: the shell's TCP counters, when a leg has TCP.
+pub fn answer(
+    p: &Proxy,
+    tcp: Option<&TcpStats>,
+    now: Instant,
+    request: &[u8],
+    out: &mut [u8],
+) -> usize {
     let Some(req) = Request::parse(request) else {
         let mut c = Cursor::new(out);
         let _ = c.put(b"error: want SECTION FORMAT [FROM]\n");
@@ -107,9 +115,11 @@ pub fn answer(p: &Proxy, now: Instant, request: &[u8], out: &mut [u8]) -> usize 
         Section::Summary => {
             let mut c = Cursor::new(body);
             let r = match req.format {
-                Format::Text => summary_text(p, now, &mut c),
-                Format::Json => summary_json(p, now, &mut c),
-                Format::Prometheus => prometheus(p, now, &mut c),
+                Format::Text => summary_text(p, now, &mut c).and_then(|()| tcp_text(tcp, &mut c)),
+                Format::Json => summary_json(p, tcp, now, &mut c),
+                Format::Prometheus => {
+                    prometheus(p, now, &mut c).and_then(|()| tcp_prometheus(tcp, &mut c))
+                }
             };
             match r {
                 Ok(()) => (c.len(), None),
@@ -435,7 +445,44 @@ fn summary_text(p: &Proxy, now: Instant, c: &mut Cursor) -> Result<(), Full> {
     Ok(())
 }
 
-fn summary_json(p: &Proxy, now: Instant, c: &mut Cursor) -> Result<(), Full> {
+fn tcp_text(tcp: Option<&TcpStats>, c: &mut Cursor) -> Result<(), Full> {
+    let Some(t) = tcp else { return Ok(()) };
+    c.put_fmt(format_args!(
+        "tcp         connections {} of {}  accepted {}  connected {}  refused: full {}, per source {}\n\
+         \x20           closed {}: idle {}, stalled {}, send queue full {}, connect failed {}\n",
+        t.open,
+        t.capacity,
+        t.accepted,
+        t.connected,
+        t.refused_full,
+        t.refused_source,
+        t.closed,
+        t.idle,
+        t.slow,
+        t.queue_full,
+        t.connect_failed
+    ))
+}
+
+fn tcp_prometheus(tcp: Option<&TcpStats>, c: &mut Cursor) -> Result<(), Full> {
+    let Some(t) = tcp else { return Ok(()) };
+    c.put_fmt(format_args!(
+        "# HELP edgesip_tcp_connections TCP connections open.\n# TYPE edgesip_tcp_connections gauge\n\
+         edgesip_tcp_connections {}\n\
+         # HELP edgesip_tcp_refused_total TCP connections refused.\n# TYPE edgesip_tcp_refused_total counter\n\
+         edgesip_tcp_refused_total{{why=\"full\"}} {}\nedgesip_tcp_refused_total{{why=\"per_source\"}} {}\n\
+         # HELP edgesip_tcp_closed_total TCP connections closed.\n# TYPE edgesip_tcp_closed_total counter\n\
+         edgesip_tcp_closed_total {}\n",
+        t.open, t.refused_full, t.refused_source, t.closed
+    ))
+}
+
+fn summary_json(
+    p: &Proxy,
+    tcp: Option<&TcpStats>,
+    now: Instant,
+    c: &mut Cursor,
+) -> Result<(), Full> {
     let s = p.stats();
     c.put_fmt(format_args!(
         "{{\"version\":\"{}\",\"uptime_s\":{},\"legs\":[",
@@ -513,6 +560,24 @@ fn summary_json(p: &Proxy, now: Instant, c: &mut Cursor) -> Result<(), Full> {
             ",\"registrar\":{{\"bindings\":{},\"max\":{}}}",
             r.bindings(now).count(),
             r.capacity()
+        ))?;
+    }
+    if let Some(t) = tcp {
+        c.put_fmt(format_args!(
+            ",\"tcp\":{{\"connections\":{},\"max\":{},\"accepted\":{},\"connected\":{},\
+             \"refused_full\":{},\"refused_per_source\":{},\"closed\":{},\"idle\":{},\
+             \"stalled\":{},\"queue_full\":{},\"connect_failed\":{}}}",
+            t.open,
+            t.capacity,
+            t.accepted,
+            t.connected,
+            t.refused_full,
+            t.refused_source,
+            t.closed,
+            t.idle,
+            t.slow,
+            t.queue_full,
+            t.connect_failed
         ))?;
     }
     c.put(b"}")

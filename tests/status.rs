@@ -82,7 +82,7 @@ Call-ID: call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5071>\r\n"
 /// One answer of the writer, as text, into a buffer of `size`.
 fn ask(n: &Net, now: Instant, req: &str, size: usize) -> (Option<usize>, String) {
     let mut out = vec![0u8; size];
-    let len = status::answer(&n.p, now, req.as_bytes(), &mut out);
+    let len = status::answer(&n.p, None, now, req.as_bytes(), &mut out);
     let text = String::from_utf8(out[..len].to_vec()).unwrap();
     let (head, body) = text.split_once('\n').unwrap();
     let next = match head {
@@ -271,7 +271,7 @@ fn a_table_larger_than_one_answer_comes_in_parts_that_reassemble() {
     }
     // A bad request gets an error line, not a guess.
     let mut out = [0u8; 256];
-    let len = status::answer(&n.p, now, b"bindings xml", &mut out);
+    let len = status::answer(&n.p, None, now, b"bindings xml", &mut out);
     assert!(out[..len].starts_with(b"error"));
 }
 
@@ -299,5 +299,46 @@ CSeq: 1 REGISTER\r\nContact: <sip:jo@127.0.0.1:6001>\r\nContent-Length: 0\r\n\r\
             "j[0]['aor'] == 'sip:j\"\\\\o\\xe9@example.com'"
         ),
         "True"
+    );
+}
+
+/// With a TCP leg, the summary has the connection table in every format.
+#[test]
+fn the_summary_shows_tcp_connections() {
+    let n = Net::new(common::harness::proxy_cfg(
+        vec![common::harness::leg("lan", "127.0.0.1:5060", &[])],
+        |_| {},
+    ));
+    let tcp = edgesip::stream::TcpStats {
+        open: 3,
+        capacity: 64,
+        accepted: 10,
+        refused_full: 2,
+        refused_source: 1,
+        closed: 7,
+        ..Default::default()
+    };
+    let get = |req: &str, tcp: Option<&edgesip::stream::TcpStats>| {
+        let mut out = vec![0u8; 65_536];
+        let len = status::answer(&n.p, tcp, Instant::from_secs(5), req.as_bytes(), &mut out);
+        String::from_utf8(out[..len].to_vec()).unwrap()
+    };
+    let text = get("summary text", Some(&tcp));
+    assert!(
+        text.contains("tcp         connections 3 of 64  accepted 10"),
+        "{text}"
+    );
+    assert!(text.contains("refused: full 2, per source 1"), "{text}");
+    assert!(!get("summary text", None).contains("tcp "));
+    let json = get("summary json", Some(&tcp));
+    assert!(
+        json.contains("\"tcp\":{\"connections\":3,\"max\":64,"),
+        "{json}"
+    );
+    let prom = get("summary prometheus", Some(&tcp));
+    assert!(prom.contains("edgesip_tcp_connections 3\n"), "{prom}");
+    assert!(
+        prom.contains("edgesip_tcp_refused_total{why=\"full\"} 2\n"),
+        "{prom}"
     );
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::proxy::Proxy;
 use crate::status::{self, MAX_ANSWER, MAX_REQUEST};
+use crate::stream::TcpStats;
 use crate::time::Instant;
 
 pub struct Control {
@@ -60,7 +61,7 @@ impl Control {
     }
 
     /// Answers every request waiting, from the core's state at `now`.
-    pub fn serve(&mut self, p: &Proxy, now: Instant) -> io::Result<()> {
+    pub fn serve(&mut self, p: &Proxy, tcp: Option<&TcpStats>, now: Instant) -> io::Result<()> {
         loop {
             let (n, from) = match self.sock.recv_from(&mut self.request) {
                 Ok(r) => r,
@@ -69,7 +70,7 @@ impl Control {
                 Err(e) => return Err(e),
             };
             let req = self.request.get(..n).unwrap_or_default();
-            let len = status::answer(p, now, req, &mut self.answer);
+            let len = status::answer(p, tcp, now, req, &mut self.answer);
             // A client gone or not reading loses its answer.
             if let Some(a) = self.answer.get(..len) {
                 let _ = self.sock.send_to_addr(a, &from);

@@ -292,7 +292,9 @@ impl Daemon {
                     }
                     CONTROL_TOKEN => {
                         if let Some(c) = control.as_mut() {
-                            if let Err(e) = c.serve(&proxy, now) {
+                            let tcp = shell.tcp.stats();
+                            let tcp = (tcp.capacity > 0).then_some(&tcp);
+                            if let Err(e) = c.serve(&proxy, tcp, now) {
                                 warn!("control socket: {e}");
                             }
                         }
@@ -607,7 +609,7 @@ impl Shell {
             if !self.tcp.check_connected(c, now) {
                 let n = self.tcp.take_unsent(c);
                 self.tcp.close(c);
-                self.tcp.stats.connect_failed += 1;
+                self.tcp.connect_failed();
                 self.warn(now, format_args!("tcp: connect to {} failed", info.peer));
                 return self.undeliverable(proxy, now, info.leg, info.peer, n);
             }

@@ -19,7 +19,7 @@ use super::sys;
 use crate::config::LegSpec;
 use crate::limits::{MAX_LEGS, TCP_TX};
 use crate::ratelimit::{Limiter, Suppressed};
-use crate::stream::{Conn, Expiry, Refused, StreamConfig, Streams};
+use crate::stream::{Conn, Expiry, Refused, StreamConfig, Streams, TcpStats};
 use crate::time::Instant;
 
 /// Listening sockets take the tokens from here (one per leg), connections
@@ -29,21 +29,6 @@ pub const CONN_BASE: usize = LISTEN_BASE + MAX_LEGS;
 /// Connections accepted per listener per turn.
 const ACCEPT_QUOTA: usize = 16;
 const BACKLOG: libc::c_int = 64;
-
-/// What the TCP side counted, for the status command and the tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TcpStats {
-    pub accepted: u64,
-    pub connected: u64,
-    /// Refused for a full table, or for too many from one address.
-    pub refused_full: u64,
-    pub refused_source: u64,
-    pub connect_failed: u64,
-    pub queue_full: u64,
-    pub idle: u64,
-    pub slow: u64,
-    pub closed: u64,
-}
 
 /// What one read did.
 pub enum Read1 {
@@ -72,7 +57,7 @@ pub struct Tcp {
     /// A request that could not be delivered, and room for its 503.
     pub sent: Box<[u8]>,
     pub answer: Box<[u8]>,
-    pub stats: TcpStats,
+    stats: TcpStats,
 }
 
 impl Tcp {
@@ -172,6 +157,20 @@ impl Tcp {
                 self.ready.push(slot as u16);
             }
         }
+    }
+
+    /// The counters, with the table's occupancy.
+    pub fn stats(&self) -> TcpStats {
+        TcpStats {
+            open: self.streams.len(),
+            capacity: self.streams.capacity(),
+            ..self.stats
+        }
+    }
+
+    /// A connect that failed after it was started.
+    pub fn connect_failed(&mut self) {
+        self.stats.connect_failed += 1;
     }
 
     pub fn any_ready(&self) -> bool {

@@ -18,3 +18,21 @@ pub mod table;
 
 pub use framer::{frame, Broken, Frame};
 pub use table::{Conn, Expiry, Info, QueueFull, Refused, StreamConfig, Streams};
+
+/// What the shell's TCP side counted, with the table's occupancy: for
+/// `edgesip status`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TcpStats {
+    pub open: usize,
+    pub capacity: usize,
+    pub accepted: u64,
+    pub connected: u64,
+    /// Refused for a full table, or for too many from one address.
+    pub refused_full: u64,
+    pub refused_source: u64,
+    pub connect_failed: u64,
+    pub queue_full: u64,
+    pub idle: u64,
+    pub slow: u64,
+    pub closed: u64,
+}
