@@ -913,10 +913,15 @@ fn a_status_request_allocates_nothing() {
         b"nonsense",
     ];
     let mut written = 0;
+    let tcp = edgesip::stream::TcpStats {
+        open: 2,
+        capacity: 64,
+        ..Default::default()
+    };
     let allocs = count_allocs(|| {
         for _ in 0..20 {
             for r in requests {
-                written += answer(&p, Instant(5000), r, &mut answer_buf);
+                written += answer(&p, Some(&tcp), Instant(5000), r, &mut answer_buf);
             }
         }
     });
