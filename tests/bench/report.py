@@ -354,6 +354,41 @@ def main():
     L.append(table(["proxy", f"µs/msg at {fmt(LOWR(fx, EDGESIP_1))} calls/s", "/ edgesip's",
                     f"µs/msg at {fmt(HI(fx, EDGESIP_1))} calls/s", "/ edgesip's"], rows))
 
+    # --------------------------------------------------------- SIP over TCP
+    sipp = defaultdict(list)
+    for r in recs:
+        if r.get("kind") == "sipp":
+            sipp[r["label"]].append(r)
+
+    def sipp_us(label):
+        rs = sipp.get(label)
+        if not rs:
+            return None
+        per = [r["cpu_ns"] / 1000 / (r["calls"] * r["msgs_per_call"]) for r in rs if r.get("calls")]
+        return median(per) if per else None
+
+    if sipp:
+        L.append("")
+        L.append("## SIP over TCP next to UDP (SIPp)")
+        L.append("")
+        L.append("SIPp's built-in UAC and UAS (`-t t1`: one connection each side; `-t u1` for UDP) at a fixed "
+                 "rate through each proxy, taking turns. edgesip over TCP: leg a `tcp`, leg b `tcp-only`; "
+                 "Kamailio over TCP: the same stateless script with `-A WITH_TCP` (one TCP worker). CPU is the "
+                 "proxy tree's schedstat run time over the UAC's run, per message (6 per call: SIPp's UAS "
+                 "sends no 100); medians over the rounds.")
+        L.append("")
+        rows = []
+        for lab, rs in sipp.items():
+            rows.append([lab, fmt(rs[0].get("rate")), f"{sum(r.get('calls', 0) for r in rs)} / "
+                         f"{sum(r.get('failed', 0) for r in rs)}", fmt(sipp_us(lab))])
+        L.append(table(["proxy", "calls/s", "calls / failed", "CPU µs/msg"], rows))
+        L.append("")
+        rows = []
+        for a, b in (("edgesip 2 legs, TCP", "edgesip 2 legs, UDP"), ("Kamailio TLSF, TCP", "Kamailio TLSF, UDP"),
+                     ("Kamailio TLSF, UDP", "edgesip 2 legs, UDP"), ("Kamailio TLSF, TCP", "edgesip 2 legs, TCP")):
+            rows.append([f"{a} / {b}", rfmt(ratio(sipp_us(a), sipp_us(b)))])
+        L.append(table(["", "CPU per message"], rows))
+
     # ------------------------------------------------------------------ RTP
     rtp = defaultdict(dict)
     for r in recs:

@@ -58,6 +58,8 @@ case $MODE in
   smoke) SMOKE_RATE=200; SMOKE_DUR=3 ;;
 esac
 PACED_PPS=20000        # 200 G.711 calls: 50 packets/s each way
+SIPP_RATE=300          # SIP over TCP next to UDP: SIPp at this rate...
+SIPP_CALLS=900         # ...for this many calls per round
 REG_USERS=1000
 
 RESULTS=$HERE/results
@@ -328,6 +330,83 @@ for L in "${UP[@]}"; do
   lg --pid "${PIDOF[$L]}" --mem-only --label "$L" --tag end | record > /dev/null
   stop "${PIDOF[$L]}"
 done
+
+# ----------------------------------------------------------- SIP over TCP
+# SIPp's built-in UAC and UAS (one connection each side with -t t1) at a
+# fixed rate through edgesip and Kamailio TLSF, each over UDP and over TCP,
+# taking turns. The proxy's CPU is the nanosecond run time of its process
+# tree (schedstat); a call is 6 messages through the proxy (SIPp's UAS
+# sends no 100).
+tree_ns() { # PID: schedstat nanoseconds of the process tree
+  local total=0 p t ns rest
+  for p in "$1" $(descendants "$1"); do
+    for t in /proc/"$p"/task/*/schedstat; do
+      read -r ns rest < "$t" 2> /dev/null && total=$((total + ns))
+    done
+  done
+  echo "$total"
+}
+wait_listen() { # IP PORT PID: until something listens on IP:PORT (TCP)
+  local hex i
+  hex=$(hexaddr "$1" "$2")
+  for i in $(seq 200); do
+    kill -0 "$3" 2>/dev/null || return 1
+    grep -q " $hex 00000000:0000 0A " /proc/net/tcp && return 0
+    sleep 0.05
+  done
+  return 1
+}
+if [ "$MODE" != smoke ] && command -v sipp > /dev/null; then
+  declare -A TADDR TPROTO TSTART TPID
+  TLABELS=()
+  ttarget() { TLABELS+=("$1"); TADDR[$1]=$2; TPROTO[$1]=$3; TSTART[$1]=$4; }
+  ttarget "edgesip 2 legs, UDP" "127.0.0.1:$((P + 50))" u1 \
+    "$EDGESIP --log-level warn --leg a=127.0.0.1:$((P + 50)),net=127.0.0.1/32 --leg b=127.0.0.2:$((P + 50))"
+  ttarget "edgesip 2 legs, TCP" "127.0.0.1:$((P + 51))" t1 \
+    "$EDGESIP --log-level warn --leg a=127.0.0.1:$((P + 51)),net=127.0.0.1/32,tcp --leg b=127.0.0.2:$((P + 51)),tcp-only"
+  if command -v kamailio > /dev/null; then
+    mkdir -p "$WORK/kam-udp" "$WORK/kam-tcp"
+    ttarget "Kamailio TLSF, UDP" "127.0.0.1:$((P + 52))" u1 \
+      "kamailio -f $HERE/peers/kamailio-stateless.cfg -l udp:127.0.0.1:$((P + 52)) -DD -E -n 1 -x tlsf -X tlsf -w $WORK/kam-udp -Y $WORK/kam-udp -P $WORK/kam-udp/pid"
+    ttarget "Kamailio TLSF, TCP" "127.0.0.1:$((P + 53))" t1 \
+      "kamailio -f $HERE/peers/kamailio-stateless.cfg -A WITH_TCP -l tcp:127.0.0.1:$((P + 53)) -DD -E -n 1 -x tlsf -X tlsf -w $WORK/kam-tcp -Y $WORK/kam-tcp -P $WORK/kam-tcp/pid"
+  fi
+  TUP=()
+  for L in "${TLABELS[@]}"; do
+    f=$WORK/$(echo "$L" | tr -c 'A-Za-z0-9' _).log
+    # shellcheck disable=SC2086
+    start "$f" ${TSTART[$L]}
+    TPID[$L]=$PID
+    ip=${TADDR[$L]%:*}; port=${TADDR[$L]#*:}
+    if [ "${TPROTO[$L]}" = t1 ]; then ok_up() { wait_listen "$@"; }; else ok_up() { wait_bound "$@"; }; fi
+    if ok_up "$ip" "$port" "$PID"; then TUP+=("$L"); else note "$L did not start: $(tail -n 3 "$f" | tr '\n' ' ')"; stop "$PID"; fi
+  done
+  NRUN=0
+  for rep in $(seq "$REPS"); do
+    for L in "${TUP[@]}"; do
+      log "$L: SIPp, $SIPP_RATE calls/s, $SIPP_CALLS calls (round $rep)"
+      uasp=$((P + 100 + 2 * NRUN)); uacp=$((P + 101 + 2 * NRUN)); NRUN=$((NRUN + 1))
+      taskset -c "$LOADGEN_CPU" sipp -sn uas -i 127.0.0.3 -p "$uasp" -t "${TPROTO[$L]}" -nostdin > /dev/null 2>&1 < /dev/null &
+      UP_PID=$!; PIDS+=("$UP_PID")
+      sleep 0.3
+      before=$(tree_ns "${TPID[$L]}")
+      t0=$(date +%s%N)
+      timeout -k 5 120 taskset -c "$LOADGEN_CPU" sipp -sn uac "127.0.0.3:$uasp" -rsa "${TADDR[$L]}" -i 127.0.0.1 -p "$uacp" \
+        -t "${TPROTO[$L]}" -r "$SIPP_RATE" -m "$SIPP_CALLS" -d 100 -timeout 60s -nostdin \
+        -trace_screen -screen_file "$WORK/sipp.screen" > /dev/null 2>&1 < /dev/null
+      after=$(tree_ns "${TPID[$L]}")
+      t1=$(date +%s%N)
+      stop "$UP_PID"
+      okc=$(grep -E '^ +Successful call' "$WORK/sipp.screen" | tail -n 1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+      flc=$(grep -E '^ +Failed call' "$WORK/sipp.screen" | tail -n 1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+      echo "{\"kind\":\"sipp\",\"label\":\"$L\",\"transport\":\"${TPROTO[$L]}\",\"rate\":$SIPP_RATE,\"calls\":${okc:-0},\"failed\":${flc:-0},\"cpu_ns\":$((after - before)),\"wall_ns\":$((t1 - t0)),\"msgs_per_call\":6}" >> "$JSONL"
+      rm -f "$WORK/sipp.screen"
+    done
+  done
+  for L in "${TUP[@]}"; do stop "${TPID[$L]}"; done
+elif [ "$MODE" != smoke ]; then
+  note "sipp is not installed (apt-get install sip-tester): no SIP over TCP rows"
+fi
 
 # ------------------------------------------------------------- RTP relay
 if [ "$MODE" != smoke ]; then
