@@ -400,53 +400,56 @@ fn a_response_after_its_connection_closed_goes_to_the_sent_by() {
     assert_eq!(first_line(&busy), "SIP/2.0 486 Busy Here");
 }
 
-/// `--tcp-max 4`: the fifth connection is accepted and closed at once,
-/// the four keep working; `--tcp-per-source 2` on another leg.
+/// `--tcp-max 64`: the 65th connection is accepted and closed at once and
+/// the 64 keep working; `--tcp-per-source 63` refuses the 64th from one
+/// address while another address still gets the last slot.
 #[test]
-fn connections_past_the_limits_are_refused() {
+fn sixty_five_connections_against_tcp_max_64() {
     let p = free_udp_port("127.0.0.1");
     let a = format!("127.0.0.1:{p}");
     let d = Daemon::start(&[
         "--leg",
         &format!("{a},tcp"),
         "--tcp-max",
-        "4",
+        "64",
         "--tcp-per-source",
-        "3",
+        "63",
     ]);
     let to: SocketAddr = a.parse().unwrap();
-    let mut held: Vec<Peer> = (0..3).map(|_| Peer::connect(to)).collect();
-    // The fourth from the same address is over --tcp-per-source.
+    let mut held: Vec<Peer> = (0..63).map(|_| Peer::connect(to)).collect();
+    // Every one of them has its slot before the next test.
+    for (i, peer) in held.iter_mut().enumerate() {
+        options_answered(peer, &a, i);
+    }
     let mut over = Peer::connect(to);
     assert!(
         over.closed(),
-        "a fourth connection from one address stayed open"
+        "a 64th connection from one address stayed open"
     );
-    // Another address takes the last slot; the one after that finds the
-    // table full.
-    let sock = socket_from("127.0.0.9", to);
-    let mut fourth = Peer::new(sock);
-    let sock = socket_from("127.0.0.10", to);
-    let mut fifth = Peer::new(sock);
-    assert!(fifth.closed(), "a connection past --tcp-max stayed open");
-    // The held ones still answer: OPTIONS to edgesip itself gets 200.
-    for (i, peer) in held
-        .iter_mut()
-        .chain(std::iter::once(&mut fourth))
-        .enumerate()
-    {
-        let me = peer.s.local_addr().unwrap();
-        let opts = format!(
-            "OPTIONS sip:{a} SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKl{i}\r\n\
-Max-Forwards: 70\r\nFrom: <sip:x@example.org>;tag=l{i}\r\nTo: <sip:{a}>\r\n\
-Call-ID: limit{i}@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-        );
-        peer.send(opts.as_bytes());
-        assert_eq!(first_line(&peer.recv("200 to OPTIONS")), "SIP/2.0 200 OK");
+    held.push(Peer::new(socket_from("127.0.0.9", to)));
+    let last = held.len() - 1;
+    options_answered(&mut held[last], &a, last);
+    let mut fifth = Peer::new(socket_from("127.0.0.10", to));
+    assert!(fifth.closed(), "a 65th connection stayed open");
+    // The 64 still answer.
+    for (i, peer) in held.iter_mut().enumerate() {
+        options_answered(peer, &a, 100 + i);
     }
     let log = d.stderr();
     assert!(log.contains("--tcp-per-source"), "{log}");
     assert!(log.contains("--tcp-max"), "{log}");
+}
+
+/// An OPTIONS to edgesip itself over `peer` gets 200.
+fn options_answered(peer: &mut Peer, a: &str, i: usize) {
+    let me = peer.s.local_addr().unwrap();
+    let opts = format!(
+        "OPTIONS sip:{a} SIP/2.0\r\nVia: SIP/2.0/TCP {me};branch=z9hG4bKl{i}\r\n\
+Max-Forwards: 70\r\nFrom: <sip:x@example.org>;tag=l{i}\r\nTo: <sip:{a}>\r\n\
+Call-ID: limit{i}@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    peer.send(opts.as_bytes());
+    assert_eq!(first_line(&peer.recv("200 to OPTIONS")), "SIP/2.0 200 OK");
 }
 
 /// A TCP socket from `ip` (any port) connected to `to`.
