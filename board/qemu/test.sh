@@ -8,8 +8,9 @@
 #   bundled musl (board/musl/zig-cc; Zig comes from PyPI's `ziglang`):
 #   armv7-unknown-linux-musleabihf, aarch64-unknown-linux-musl,
 #   mipsel-unknown-linux-musl, mips-unknown-linux-musl.  Static binaries need
-#   no sysroot under qemu.  The release build's stripped size and `file`
-#   (statically linked, machine, byte order) are checked and reported.
+#   no sysroot under qemu.  The shipped build (profile "router", std without
+#   the backtrace feature) is checked with `file` (statically linked,
+#   stripped, machine, byte order) and its size reported.
 # glibc: the glibc twins (same ISA, word size and byte order), linked by
 #   Debian's cross gcc against Debian's cross glibc, run with qemu -L.
 # No TARGET: all four of the set.  Debian's rustc-web builds std from
@@ -23,6 +24,7 @@
 #                            build included (1800)
 #   EDGESIP_QEMU_VERBOSE=1   stream cargo's output instead of keeping it in logs
 #   EDGESIP_ZIG              the zig binary to link with (default: see board/musl/zig-cc)
+#   EDGESIP_QEMU_PROFILE     profile of the size build (musl: router, glibc: release)
 set -euo pipefail
 
 MUSL_TARGETS=(armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl
@@ -137,7 +139,7 @@ ensure_zig() {
 # --- std route ---------------------------------------------------------------
 # "build" (default): -Zbuild-std compiles std from rust-web-src for every
 #   target.  Works for all four; costs 1-3 min per target and profile when
-#   the target dir is cold, nothing when warm.  The release build always
+#   the target dir is cold, nothing when warm.  The size build always
 #   takes this route so its size is the real one (std rebuilt with our
 #   opt-level and panic=abort).
 # "prebuilt": the test build of armv7/aarch64 uses Debian's
@@ -219,21 +221,23 @@ run_target() {
         EDGESIP_TEST_RUNNER="$qemu -L /usr/$(gnu_triple "$t")"; export EDGESIP_TEST_RUNNER
         build_std=("-Zbuild-std=std,panic_abort")
     fi
+    local profile=${EDGESIP_QEMU_PROFILE:-release}
+    is_musl "$t" && profile=${EDGESIP_QEMU_PROFILE:-router}
     R_STATUS[$t]=FAIL R_PASSED[$t]=0 R_FAILED[$t]=- R_SIZE[$t]=- R_BUILD[$t]=- R_TEST[$t]=-
     echo "== $t ($EDGESIP_TEST_RUNNER)"
     start=$(date +%s)
 
-    if ! logged "$LOG_DIR/$t-release.log" \
-        nice -n 10 "$CARGO" build --release "${build_std[@]}" --target "$t"; then
-        echo "!! release build failed for $t; last lines of $LOG_DIR/$t-release.log:"
-        tail -n 60 "$LOG_DIR/$t-release.log"
+    if ! logged "$LOG_DIR/$t-$profile.log" \
+        nice -n 10 "$CARGO" build --profile "$profile" "${build_std[@]}" --target "$t"; then
+        echo "!! $profile build failed for $t; last lines of $LOG_DIR/$t-$profile.log:"
+        tail -n 60 "$LOG_DIR/$t-$profile.log"
         R_TIME[$t]=$(( $(date +%s) - start )); return 1
     fi
     mid=$(date +%s); R_BUILD[$t]=$((mid - start))
-    echo "   release build: $(since "$start")"
-    bin=$TARGET_DIR/$t/release/edgesip
+    echo "   $profile build: $(since "$start")"
+    bin=$TARGET_DIR/$t/$profile/edgesip
     if is_musl "$t"; then
-        # The release profile strips; `file` proves it, and the link.
+        # The profile strips; `file` proves it, and the link.
         local what
         what=$(file -b "$bin")
         echo "   file: $what"
@@ -253,7 +257,7 @@ run_target() {
     fi
     size=$(stat -c %s "$bin")
     R_SIZE[$t]=$size
-    printf '   release binary (stripped): %d bytes = %d.%d KiB\n' \
+    printf '   %s binary (stripped): %d bytes = %d.%d KiB\n' "$profile" \
         "$size" $((size / 1024)) $((size * 10 / 1024 % 10))
 
     if ! is_musl "$t" && [ "$STD_ROUTE" = prebuilt ] && fetch_prebuilt_std "$t"; then test_std=(); fi
