@@ -214,9 +214,10 @@ run_target() {
     if is_musl "$t"; then
         export EDGESIP_TEST_RUNNER=$qemu
         # std without the backtrace feature (nothing to symbolise with
-        # panic=abort and a stripped binary).  The linker flags are in
+        # panic=abort and a stripped binary), with core's and alloc's
+        # smaller algorithms (optimize_for_size).  The linker flags are in
         # .cargo/config.toml ([target.*-musl*] rustflags).
-        build_std=("-Zbuild-std=std,panic_abort" -Zbuild-std-features=)
+        build_std=("-Zbuild-std=std,panic_abort" -Zbuild-std-features=optimize_for_size)
     else
         EDGESIP_TEST_RUNNER="$qemu -L /usr/$(gnu_triple "$t")"; export EDGESIP_TEST_RUNNER
         build_std=("-Zbuild-std=std,panic_abort")
