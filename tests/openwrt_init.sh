@@ -173,13 +173,13 @@ conf() { cat >"$WORK/$1.conf"; echo "$WORK/$1.conf"; }
 
 # --- 1. the shipped sample ----------------------------------------------------------
 run_init sample "$SAMPLE" NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
-for_shells sample started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --leg wan=203.0.113.7:5060,public,freebind --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64 --control /var/run/edgesip/control" 1088
+for_shells sample started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --leg wan=203.0.113.7:5060,public,freebind --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64 --reg-max 256 --dns-cache 128 --control /var/run/edgesip/control" 1088
 for_shells sample file_is wan-addr 203.0.113.7
 for_shells sample file_is lan-addr 192.168.1.1
 
 # PPPoE not up yet: start with the LAN leg only; hotplug adds wan later.
 run_init sample_wan_down "$SAMPLE" NET4_lan=192.168.1.1
-for_shells sample_wan_down started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64 --control /var/run/edgesip/control" 1088
+for_shells sample_wan_down started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-16999 --max-calls 64 --reg-max 256 --dns-cache 128 --control /var/run/edgesip/control" 1088
 for_shells sample_wan_down warned "leg wan: interface 'wan' has no ipv4 address yet"
 for_shells sample_wan_down file_is wan-addr ""
 
@@ -251,6 +251,31 @@ config leg 'lan'
 EOF
 )" NET4_lan=192.168.1.1
 for_shells routes started "/usr/bin/edgesip --leg lan=192.168.1.1:5080 --key-file /etc/edgesip/key --reg-file /tmp/bindings --route example.com=10.0.0.2:5060 --route b.example.org=sip.b.example.org --upstream sip:proxy.example.net;lr --dns 192.168.1.1:53 --dns-cache 256 --control /var/run/edgesip/control" 1088
+
+# --- 4b. capacity profiles (option profile): defaults that explicit options override ---
+run_init profile128 "$(sed "s/option profile '64mb'/option profile '128mb'/" "$SAMPLE" | conf profile128)" \
+    NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
+for_shells profile128 started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --leg wan=203.0.113.7:5060,public,freebind --log-level info --key-file /etc/edgesip/key --nat --rtp-ports 16384-17407 --max-calls 256 --reg-max 1024 --dns-cache 256 --control /var/run/edgesip/control" 4160
+
+run_init profile256 "$(conf profile256 <<'EOF'
+config edgesip 'main'
+	option profile '256mb'
+	option max_calls '300'
+	option dns_cache '64'
+	list registrar 'example.org'
+
+config leg 'lan'
+	option ipaddr '192.168.1.1'
+EOF
+)"
+for_shells profile256 started "/usr/bin/edgesip --leg lan=192.168.1.1:5060 --key-file /etc/edgesip/key --rtp-ports 16384-20479 --max-calls 300 --registrar example.org --reg-max 4096 --reg-file /var/run/edgesip/bindings --dns-cache 64 --control /var/run/edgesip/control" 4864
+
+run_init no_profile "$(sed "/option profile/d" "$SAMPLE" | conf no_profile)" NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
+for_shells no_profile started "/usr/bin/edgesip --leg lan=192.168.1.1:5060,net=192.168.1.0/24,trusted --leg wan=203.0.113.7:5060,public,freebind --log-level info --key-file /etc/edgesip/key --nat --control /var/run/edgesip/control" 1088
+
+run_init bad_profile "$(sed "s/option profile '64mb'/option profile '32mb'/" "$SAMPLE" | conf bad_profile)" \
+    NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
+for_shells bad_profile refused "profile must be 64mb, 128mb or 256mb, not '32mb'"
 
 # --- 5. configs that must not start, with a clear message ------------------------------
 run_init disabled "$(sed "s/option enabled '1'/option enabled '0'/" "$SAMPLE" | conf disabled)" NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
@@ -332,43 +357,46 @@ for b in "$ROOT/target/debug/edgesip" "$ROOT/target/release/edgesip"; do
     [ -n "$BIN" ] || { [ -x "$b" ] && BIN=$b; }
 done
 if [ -n "$BIN" ]; then
-    CASE=live SH=bash
-    # Ports below 32768 stay clear of the kernel's ephemeral range; another
-    # program may still hold one, so a "port in use" is retried elsewhere.
-    for _ in 1 2 3; do
-        sip=$((10000 + RANDOM % 9000)) rtp=$((20000 + RANDOM % 12000))
-        run_init live "$(sed -e "s|'5060'|'$sip'|" -e "s|'16384-16999'|'$rtp-$((rtp + 615))'|" \
-            -e "s|'/etc/edgesip/key'|'$WORK/key'|" "$SAMPLE" | conf live)" NET4_lan=127.0.0.1 NET4_wan=127.0.0.2 \
-            CONTROL="$WORK/control"
-        mapfile -d '' argv <"$WORK/live/bash_--posix/out.argv"
-        rm -f "$WORK/control"
-        "$BIN" "${argv[@]:1}" >"$WORK/live.out" 2>&1 &
-        pid=$!
-        # Running once both legs listen = arguments accepted, sockets bound.
-        for _ in $(seq 50); do
-            [ "$(grep -c 'listening on' "$WORK/live.out")" -ge 2 ] && break
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
+    # The sample as shipped (64mb) and the largest profile's tables.
+    for LIVE_PROFILE in 64mb 256mb; do
+        CASE=live SH=bash
+        # Ports below 32768 stay clear of the kernel's ephemeral range; another
+        # program may still hold one, so a "port in use" is retried elsewhere.
+        for _ in 1 2 3; do
+            sip=$((10000 + RANDOM % 9000)) rtp=$((20000 + RANDOM % 12000))
+            run_init live "$(sed -e "s|'5060'|'$sip'|" -e "s|#option rtp_ports '16384-16999'|option rtp_ports '$rtp-$((rtp + 615))'|" \
+                -e "s|'/etc/edgesip/key'|'$WORK/key'|" -e "s|option profile '64mb'|option profile '$LIVE_PROFILE'|" \
+                "$SAMPLE" | conf live)" NET4_lan=127.0.0.1 NET4_wan=127.0.0.2 CONTROL="$WORK/control"
+            mapfile -d '' argv <"$WORK/live/bash_--posix/out.argv"
+            rm -f "$WORK/control"
+            "$BIN" "${argv[@]:1}" >"$WORK/live.out" 2>&1 &
+            pid=$!
+            # Running once both legs listen = arguments accepted, sockets bound.
+            for _ in $(seq 50); do
+                [ "$(grep -c 'listening on' "$WORK/live.out")" -ge 2 ] && break
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            rc=0
+            if kill -0 "$pid" 2>/dev/null; then
+                # What LuCI's rpcd would run, against the socket the init named.
+                status=$("$BIN" status --json --control "$WORK/control" 2>&1) || true
+                kill "$pid"
+                wait "$pid" || true
+                rc=running
+            else
+                wait "$pid" || rc=$?
+            fi
+            [ "$rc" = running ] || ! grep -q 'in use' "$WORK/live.out" || continue
+            break
         done
-        rc=0
-        if kill -0 "$pid" 2>/dev/null; then
-            # What LuCI's rpcd would run, against the socket the init named.
-            status=$("$BIN" status --json --control "$WORK/control" 2>&1) || true
-            kill "$pid"
-            wait "$pid" || true
-            rc=running
-        else
-            wait "$pid" || rc=$?
-        fi
-        [ "$rc" = running ] || ! grep -q 'in use' "$WORK/live.out" || continue
-        break
+        [ "$rc" = running ] && ok || bad "edgesip ${argv[*]:1} exited with $rc: $(cat "$WORK/live.out")"
+        [ "$(stat -c %a "$WORK/key" 2>/dev/null)" = 600 ] && ok || bad "edgesip did not create the key file (mode 0600)"
+        case $status in
+        *'"legs":[{"name":"lan"'*) ok ;;
+        *) bad "edgesip status --json through the init's control socket: $status" ;;
+        esac
     done
-    [ "$rc" = running ] && ok || bad "edgesip ${argv[*]:1} exited with $rc: $(cat "$WORK/live.out")"
-    [ "$(stat -c %a "$WORK/key" 2>/dev/null)" = 600 ] && ok || bad "edgesip did not create the key file (mode 0600)"
-    case $status in
-    *'"legs":[{"name":"lan"'*) ok ;;
-    *) bad "edgesip status --json through the init's control socket: $status" ;;
-    esac
 else
     echo "note: no edgesip binary (cargo build, or set EDGESIP_BIN): skipped the live check"
 fi

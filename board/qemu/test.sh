@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
 # Cross-build edgesip for router CPUs and run the whole test suite under
-# qemu-user.  Usage: board/qemu/test.sh [TARGET...]   (no argument: all four)
+# qemu-user.
 #
-# Targets are the glibc twins of OpenWrt's musl targets: same ISA, word size
-# and byte order, and Debian ships cross linkers + glibc + qemu for them.
-# The musl binaries for real routers come from the OpenWrt SDK
-# (board/openwrt) or cross-rs (cross.toml).
+#   board/qemu/test.sh [musl|glibc] [TARGET...]
+#
+# musl (default): the binaries OpenWrt routers run, static, linked by Zig's
+#   bundled musl (board/musl/zig-cc; Zig comes from PyPI's `ziglang`):
+#   armv7-unknown-linux-musleabihf, aarch64-unknown-linux-musl,
+#   mipsel-unknown-linux-musl, mips-unknown-linux-musl.  Static binaries need
+#   no sysroot under qemu.  The shipped build (see ship_profile; std without
+#   the backtrace feature) is checked with `file` (statically linked,
+#   stripped, machine, byte order) and its size reported.
+# glibc: the glibc twins (same ISA, word size and byte order), linked by
+#   Debian's cross gcc against Debian's cross glibc, run with qemu -L.
+# No TARGET: all four of the set.  Debian's rustc-web builds std from
+# rust-web-src (-Zbuild-std) for every target.
 #
 # Environment knobs (all optional):
+#   EDGESIP_QEMU_SET         musl | glibc (the first argument wins)
 #   CARGO_TARGET_DIR         keep it between runs: std is rebuilt when it is cold
-#   EDGESIP_QEMU_STD         build (default) | prebuilt   (see std_route below)
+#   EDGESIP_QEMU_STD         build (default) | prebuilt   (glibc only, see std_route below)
 #   EDGESIP_QEMU_TIMEOUT     seconds allowed for one target's `cargo test`,
 #                            build included (1800)
 #   EDGESIP_QEMU_VERBOSE=1   stream cargo's output instead of keeping it in logs
+#   EDGESIP_ZIG              the zig binary to link with (default: see board/musl/zig-cc)
+#   EDGESIP_QEMU_PROFILE     profile of the size build (default: ship_profile below)
 set -euo pipefail
 
-ALL_TARGETS=(armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu
-             mipsel-unknown-linux-gnu mips-unknown-linux-gnu)
+MUSL_TARGETS=(armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl
+              mipsel-unknown-linux-musl mips-unknown-linux-musl)
+GLIBC_TARGETS=(armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu
+               mipsel-unknown-linux-gnu mips-unknown-linux-gnu)
+# Where board/musl/zig-cc looks for the PyPI ziglang package, and its version.
+ZIG_DIR=/var/tmp/edgesip-zig
+ZIG_VERSION=0.17.1
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
@@ -37,6 +54,11 @@ LOG_DIR=$TARGET_DIR/qemu-logs
 
 die() { echo "test.sh: $*" >&2; exit 2; }
 
+# The profile a router of this CPU ships: measured (README, "Running on a
+# router"), opt-level "z" (profile router) is smaller than "s" (release)
+# only on armv7; on aarch64 and MIPS "s" is smaller.
+ship_profile() { case $1 in armv7-*-musl*) echo router ;; *) echo release ;; esac; }
+is_musl() { case $1 in *-musl*) return 0 ;; *) return 1 ;; esac; }
 # GNU triple of the cross gcc/glibc, qemu binary and Debian arch per target.
 gnu_triple() {
     case $1 in
@@ -44,7 +66,15 @@ gnu_triple() {
         aarch64-unknown-linux-gnu)     echo aarch64-linux-gnu ;;
         mipsel-unknown-linux-gnu)      echo mipsel-linux-gnu ;;
         mips-unknown-linux-gnu)        echo mips-linux-gnu ;;
+        *-musl*) [ -e "$ROOT/board/musl/$1-cc" ] && echo "$1" ;;
         *) return 1 ;;
+    esac
+}
+# What `file` says about a correct binary of the target.
+file_machine() {
+    case $1 in
+        armv7-*) echo "32-bit LSB .*ARM" ;; aarch64-*) echo "64-bit LSB .*ARM aarch64" ;;
+        mipsel-*) echo "32-bit LSB .*MIPS" ;; mips-*) echo "32-bit MSB .*MIPS" ;;
     esac
 }
 qemu_bin() {
@@ -65,10 +95,18 @@ pkg_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
 ensure_packages() {
-    local want=(rustc-web cargo-web rust-web-src qemu-user) missing=() p t
+    local want=(rustc-web cargo-web rust-web-src qemu-user file) missing=() p t
     # libc6-dev-*-cross is only a Recommends of the cross gcc, and we install
     # without recommends: without it the link fails on missing crti.o.
-    for t in "$@"; do want+=("gcc-$(gnu_triple "$t")" "libc6-dev-$(deb_arch "$t")-cross"); done
+    for t in "$@"; do
+        if is_musl "$t"; then
+            # pip, for Zig, only where neither zig nor pip is there.
+            command -v zig >/dev/null || [ -x "$ZIG_DIR/ziglang/zig" ] ||
+                python3 -m pip --version >/dev/null 2>&1 || want+=(python3-pip)
+        else
+            want+=("gcc-$(gnu_triple "$t")" "libc6-dev-$(deb_arch "$t")-cross")
+        fi
+    done
     for p in "${want[@]}"; do pkg_installed "$p" || missing+=("$p"); done
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "== installing: ${missing[*]}"
@@ -87,10 +125,25 @@ ensure_packages() {
     rm -f "$log"
 }
 
+# Zig, the musl linker (board/musl/zig-cc finds it in $ZIG_DIR): PyPI's
+# ziglang wheel holds the zig binary and its bundled musl for every target.
+# --target installs outside any Python environment (and is allowed on
+# Debian's externally managed Python).
+ensure_zig() {
+    [ -n "${EDGESIP_ZIG:-}" ] && return 0
+    command -v zig >/dev/null && return 0
+    [ "$("$ZIG_DIR/ziglang/zig" version 2>/dev/null)" = "$ZIG_VERSION" ] && return 0
+    echo "== installing ziglang==$ZIG_VERSION (PyPI) into $ZIG_DIR"
+    rm -rf "$ZIG_DIR"
+    python3 -m pip install -q --disable-pip-version-check --no-warn-script-location \
+        --target "$ZIG_DIR" "ziglang==$ZIG_VERSION" || die "pip install ziglang failed"
+    "$ZIG_DIR/ziglang/zig" version >/dev/null || die "$ZIG_DIR/ziglang/zig does not run"
+}
+
 # --- std route ---------------------------------------------------------------
 # "build" (default): -Zbuild-std compiles std from rust-web-src for every
 #   target.  Works for all four; costs 1-3 min per target and profile when
-#   the target dir is cold, nothing when warm.  The release build always
+#   the target dir is cold, nothing when warm.  The size build always
 #   takes this route so its size is the real one (std rebuilt with our
 #   opt-level and panic=abort).
 # "prebuilt": the test build of armv7/aarch64 uses Debian's
@@ -154,43 +207,73 @@ logged() {
 }
 
 # --- one target ------------------------------------------------------------------
-declare -A R_STATUS R_PASSED R_TIME R_BUILD R_TEST R_SIZE
+declare -A R_STATUS R_PASSED R_FAILED R_TIME R_BUILD R_TEST R_SIZE
+# Elapsed seconds since $1, for the step lines.
+since() { echo $(( $(date +%s) - $1 ))s; }
 run_target() {
-    local t=$1 triple qemu start mid end bin stripped size test_std=(-Zbuild-std)
-    triple=$(gnu_triple "$t")
+    local t=$1 qemu start mid end bin size rc=0 test_std=(-Zbuild-std) build_std
     qemu=$(qemu_bin "$t")
     # Integration tests that spawn the edgesip binary prefix it with this
     # (no binfmt_misc here, so a foreign ELF cannot be exec'd directly).
-    export EDGESIP_TEST_RUNNER="$qemu -L /usr/$triple"
-    R_STATUS[$t]=FAIL R_PASSED[$t]=0 R_SIZE[$t]=- R_BUILD[$t]=- R_TEST[$t]=-
+    if is_musl "$t"; then
+        export EDGESIP_TEST_RUNNER=$qemu
+        # std without the backtrace feature (nothing to symbolise with
+        # panic=abort and a stripped binary), with core's and alloc's
+        # smaller algorithms (optimize_for_size).  The linker flags are in
+        # .cargo/config.toml ([target.*-musl*] rustflags).
+        build_std=("-Zbuild-std=std,panic_abort" -Zbuild-std-features=optimize_for_size)
+    else
+        EDGESIP_TEST_RUNNER="$qemu -L /usr/$(gnu_triple "$t")"; export EDGESIP_TEST_RUNNER
+        build_std=("-Zbuild-std=std,panic_abort")
+    fi
+    local profile=${EDGESIP_QEMU_PROFILE:-$(ship_profile "$t")}
+    R_STATUS[$t]=FAIL R_PASSED[$t]=0 R_FAILED[$t]=- R_SIZE[$t]=- R_BUILD[$t]=- R_TEST[$t]=-
     echo "== $t ($EDGESIP_TEST_RUNNER)"
     start=$(date +%s)
 
-    if ! logged "$LOG_DIR/$t-release.log" \
-        "$CARGO" build --release -Zbuild-std=std,panic_abort --target "$t"; then
-        echo "!! release build failed for $t; last lines of $LOG_DIR/$t-release.log:"
-        tail -n 60 "$LOG_DIR/$t-release.log"
+    if ! logged "$LOG_DIR/$t-$profile.log" \
+        nice -n 10 "$CARGO" build --profile "$profile" "${build_std[@]}" --target "$t"; then
+        echo "!! $profile build failed for $t; last lines of $LOG_DIR/$t-$profile.log:"
+        tail -n 60 "$LOG_DIR/$t-$profile.log"
         R_TIME[$t]=$(( $(date +%s) - start )); return 1
     fi
     mid=$(date +%s); R_BUILD[$t]=$((mid - start))
-    # The profile already strips; strip a copy anyway so the number is the
-    # stripped size whatever the profile says.
-    bin=$TARGET_DIR/$t/release/edgesip
-    stripped=$TARGET_DIR/$t/release/edgesip.stripped
-    "$triple-strip" -o "$stripped" "$bin"
-    size=$(stat -c %s "$stripped")
+    echo "   $profile build: $(since "$start")"
+    bin=$TARGET_DIR/$t/$profile/edgesip
+    if is_musl "$t"; then
+        # The profile strips; `file` proves it, and the link.
+        local what
+        what=$(file -b "$bin")
+        echo "   file: $what"
+        case $what in
+            *"statically linked"*", stripped"*) ;;
+            *) echo "!! $t: not a stripped static binary"; R_TIME[$t]=$((mid - start)); return 1 ;;
+        esac
+        if ! grep -Eq "$(file_machine "$t")" <<<"$what"; then
+            echo "!! $t: wrong machine or byte order (want /$(file_machine "$t")/)"
+            R_TIME[$t]=$((mid - start)); return 1
+        fi
+    else
+        # Strip a copy anyway so the number is the stripped size whatever
+        # the profile says.
+        "$(gnu_triple "$t")-strip" -o "$bin.stripped" "$bin"
+        bin=$bin.stripped
+    fi
+    size=$(stat -c %s "$bin")
     R_SIZE[$t]=$size
-    printf '   release binary (stripped): %d bytes = %d.%d KiB\n' \
+    printf '   %s binary (stripped): %d bytes = %d.%d KiB\n' "$profile" \
         "$size" $((size / 1024)) $((size * 10 / 1024 % 10))
 
-    if [ "$STD_ROUTE" = prebuilt ] && fetch_prebuilt_std "$t"; then test_std=(); fi
-    local rc=0
+    if ! is_musl "$t" && [ "$STD_ROUTE" = prebuilt ] && fetch_prebuilt_std "$t"; then test_std=(); fi
     # --no-fail-fast: one failing test binary must not hide the others.
     logged "$LOG_DIR/$t-test.log" timeout -k 10 "$TEST_TIMEOUT" \
-        "$CARGO" test --no-fail-fast "${test_std[@]}" --target "$t" || rc=$?
+        nice -n 10 "$CARGO" test --no-fail-fast "${test_std[@]}" --target "$t" || rc=$?
     end=$(date +%s); R_TEST[$t]=$((end - mid)) R_TIME[$t]=$((end - start))
-    # Sum "test result: ok. N passed; ..." over all test binaries.
+    echo "   cargo test (build + run under $qemu): $(since "$mid")"
+    # Sum "test result: ok. N passed; M failed; ..." over all test binaries.
     R_PASSED[$t]=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) n += $i }
+                        END { print n + 0 }' "$LOG_DIR/$t-test.log")
+    R_FAILED[$t]=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) n += $i }
                         END { print n + 0 }' "$LOG_DIR/$t-test.log")
     if [ "$rc" -ne 0 ]; then
         [ "$rc" -eq 124 ] && echo "!! cargo test timed out after ${TEST_TIMEOUT}s"
@@ -203,15 +286,25 @@ run_target() {
 }
 
 # --- main ---------------------------------------------------------------------------
+SET=${EDGESIP_QEMU_SET:-musl}
+case ${1:-} in musl | glibc) SET=$1; shift ;; esac
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=("${ALL_TARGETS[@]}")
+case $SET in
+    musl) [ ${#targets[@]} -gt 0 ] || targets=("${MUSL_TARGETS[@]}") ;;
+    glibc) [ ${#targets[@]} -gt 0 ] || targets=("${GLIBC_TARGETS[@]}") ;;
+    *) die "EDGESIP_QEMU_SET must be musl or glibc" ;;
+esac
 for t in "${targets[@]}"; do
-    gnu_triple "$t" >/dev/null || die "unknown target '$t' (known: ${ALL_TARGETS[*]})"
+    [ -n "$(gnu_triple "$t" || true)" ] ||
+        die "unknown target '$t' (known: ${MUSL_TARGETS[*]} ${GLIBC_TARGETS[*]})"
 done
 case $STD_ROUTE in build | prebuilt) ;; *) die "EDGESIP_QEMU_STD must be build or prebuilt" ;; esac
 
+T0=$(date +%s)
 ensure_packages "${targets[@]}"
+for t in "${targets[@]}"; do is_musl "$t" && { ensure_zig; break; }; done
 mkdir -p "$LOG_DIR"
+echo "== packages ready: $(since "$T0")"
 echo "== $("$RUSTC" --version), std route: $STD_ROUTE, target dir: $TARGET_DIR"
 
 failed=0
@@ -220,13 +313,14 @@ for t in "${targets[@]}"; do
 done
 
 echo
-printf '%-31s %-6s %6s %8s %8s %8s %10s %8s\n' \
-    target result tests build_s test_s total_s size_B size_KiB
+printf '%-31s %-6s %6s %6s %8s %8s %8s %10s %8s\n' \
+    target result passed failed build_s test_s total_s size_B size_KiB
 for t in "${targets[@]}"; do
     kib=-
     [ "${R_SIZE[$t]}" = - ] || kib=$(awk -v s="${R_SIZE[$t]}" 'BEGIN { printf "%.1f", s / 1024 }')
-    printf '%-31s %-6s %6s %8s %8s %8s %10s %8s\n' "$t" "${R_STATUS[$t]}" "${R_PASSED[$t]}" \
-        "${R_BUILD[$t]}" "${R_TEST[$t]}" "${R_TIME[$t]}" "${R_SIZE[$t]}" "$kib"
+    printf '%-31s %-6s %6s %6s %8s %8s %8s %10s %8s\n' "$t" "${R_STATUS[$t]}" "${R_PASSED[$t]}" \
+        "${R_FAILED[$t]}" "${R_BUILD[$t]}" "${R_TEST[$t]}" "${R_TIME[$t]}" "${R_SIZE[$t]}" "$kib"
 done
+echo "all targets: $(since "$T0")"
 echo "targets: $(( ${#targets[@]} - failed )) passed, $failed failed"
 [ "$failed" -eq 0 ]
