@@ -252,6 +252,41 @@ EOF
 )" NET4_lan=192.168.1.1
 for_shells routes started "/usr/bin/edgesip --leg lan=192.168.1.1:5080 --key-file /etc/edgesip/key --reg-file /tmp/bindings --route example.com=10.0.0.2:5060 --route b.example.org=sip.b.example.org --upstream sip:proxy.example.net;lr --dns 192.168.1.1:53 --dns-cache 256 --control /var/run/edgesip/control" 1088
 
+# --- 4a. TCP: a leg's transport, and the tcp_* options only when a leg has TCP ---
+run_init tcp "$(conf tcp <<'EOF'
+config edgesip 'main'
+	option profile '128mb'
+	option tcp_per_source '4'
+	option tcp_idle '300'
+	option tcp_large '1'
+
+config leg 'lan'
+	option ipaddr '192.168.1.1'
+
+config leg 'wan'
+	option ipaddr '203.0.113.7'
+	option transport 'tcp-only'
+EOF
+)"
+for_shells tcp started "/usr/bin/edgesip --leg lan=192.168.1.1:5060 --leg wan=203.0.113.7:5060,tcp-only --key-file /etc/edgesip/key --rtp-ports 16384-17407 --max-calls 256 --reg-max 1024 --dns-cache 256 --control /var/run/edgesip/control --tcp-max 64 --tcp-per-source 4 --tcp-idle 300 --tcp-large" 4224
+run_init tcp_unused "$(conf tcp_unused <<'EOF'
+config edgesip 'main'
+	option tcp_max '8'
+
+config leg 'lan'
+	option ipaddr '192.168.1.1'
+	option transport 'udp'
+EOF
+)"
+for_shells tcp_unused started "/usr/bin/edgesip --leg lan=192.168.1.1:5060 --key-file /etc/edgesip/key --control /var/run/edgesip/control" 1088
+run_init tcp_bad "$(conf tcp_bad <<'EOF'
+config leg 'lan'
+	option ipaddr '192.168.1.1'
+	option transport 'sctp'
+EOF
+)"
+for_shells tcp_bad refused "leg lan: transport must be udp, tcp or tcp-only, not 'sctp'"
+
 # --- 4b. capacity profiles (option profile): defaults that explicit options override ---
 run_init profile128 "$(sed "s/option profile '64mb'/option profile '128mb'/" "$SAMPLE" | conf profile128)" \
     NET4_lan=192.168.1.1 NET4_wan=203.0.113.7
