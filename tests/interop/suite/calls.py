@@ -29,12 +29,20 @@ class View:
     def name(self):
         return self.spec.name
 
+    @property
+    def tcp(self):
+        """The phone talks SIP over TCP (its outbound proxy says so): its
+        messages are on connections from and to any port of its address."""
+        return "transport=tcp" in self.spec.outbound
+
     def rx(self, t0, callid=None):
-        return [m for m in self.cap.sip(t0) if m.pkt.dst == self.ip and m.pkt.dport == self.port
+        return [m for m in self.cap.sip(t0) if m.pkt.dst == self.ip
+                and (m.pkt.proto == "tcp" if self.tcp else m.pkt.proto == "udp" and m.pkt.dport == self.port)
                 and (callid is None or m.call_id == callid)]
 
     def tx(self, t0, callid=None):
-        return [m for m in self.cap.sip(t0) if m.pkt.src == self.ip and m.pkt.sport == self.port
+        return [m for m in self.cap.sip(t0) if m.pkt.src == self.ip
+                and (m.pkt.proto == "tcp" if self.tcp else m.pkt.proto == "udp" and m.pkt.sport == self.port)
                 and (callid is None or m.call_id == callid)]
 
     def rtp(self, t0, t1=None):
@@ -59,7 +67,8 @@ class View:
 
 def summary(msgs, limit=12):
     out = [f"{m.method or m.status}{'(' + m.cseq_method + ')' if not m.is_request else ''} "
-           f"{pcap.fmt(m.pkt.src, m.pkt.sport)}>{pcap.fmt(m.pkt.dst, m.pkt.dport)}" for m in msgs]
+           f"{pcap.fmt(m.pkt.src, m.pkt.sport)}>{pcap.fmt(m.pkt.dst, m.pkt.dport)}"
+           f"{'/tcp' if m.pkt.proto == 'tcp' else ''}" for m in msgs]
     if len(out) > limit:
         out = out[:limit] + [f"... {len(out) - limit} more"]
     return "[" + ", ".join(out) + "]"

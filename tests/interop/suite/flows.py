@@ -426,3 +426,151 @@ def norr(ctx):
 def _first_cseq(c):
     inv = [m for m in c.a.tx(c.t0, c.callid) if m.method == "INVITE" and not m.tag("to")]
     return inv[0].cseq_num if inv else -1
+
+
+# -- SIP over TCP toward a TCP-only provider ---------------------------------------
+
+def _from_edge(r):
+    return (r.get("src") or "").startswith(T.EDGE_WAN4 + ":")
+
+
+@flow("tcp", "the provider on TCP only, edgesip's WAN leg tcp-only, a UDP phone behind it: register, "
+             "calls hung up by each side, sipp over TCP (-t t1) calling the phone")
+def tcp(ctx):
+    run = ctx.run
+    kam = ctx.kam("tcp")
+    run.edgesip("tcp")
+    run.stop_phone("alice-tcp")
+    t0 = time.time()
+    ctx.kam_mark = kam.proc.log_size()
+    mark = ctx.kam_mark
+    a = ctx.view("alice-tcp")
+    wait_for(lambda: [m for m in a.rx(t0) if m.status == 200], STEP)  # the capture lags the log
+    regs = [m for m in a.tx(t0) if m.method == "REGISTER"]
+    callid = regs[0].call_id if regs else None
+    own_contact = uri_of(regs[0].hdr("contact")) if regs else None
+    rx = [r for r in kam.rx(mark) if r["method"] == "REGISTER" and r.get("callid") == callid]
+    chal = kam.lines("AUTH-CHALLENGE user=<alice>", mark)
+    okl = kam.lines("AUTH-OK user=<alice>", mark)
+    ctx.check("the TCP-only provider receives alice's REGISTER from edgesip's WAN leg over TCP, challenges it, "
+              "and accepts the digest answer",
+              rx and all(_from_edge(r) and r.get("proto") == "tcp" for r in rx) and chal and okl,
+              f"provider got {[(r['src'], r.get('proto'), r.get('auth')) for r in rx]}, challenges {len(chal)}, "
+              f"accepted {len(okl)}")
+    contacts = {r.get("contact") for r in rx}
+    ctx.check("the Contact the provider receives is a token at edgesip's WAN leg with ;transport=tcp",
+              contacts and all(c and c.startswith("<sip:b") and f"@{T.EDGE_WAN4};transport=tcp>" in c
+                               for c in contacts),
+              f"provider got Contact {sorted(c or '' for c in contacts)}")
+    at_prov = [m for m in run.caps["prov"].sip(t0) if m.pkt.dst == T.HOSTS["prov"][1]
+               and m.method == "REGISTER" and m.call_id == callid]
+    vias = [m.hdr("via") or "" for m in at_prov]
+    ctx.check("the REGISTER on the provider's wire is on a TCP connection from edgesip, Via SIP/2.0/TCP 203.0.113.1",
+              at_prov and all(m.pkt.proto == "tcp" and m.pkt.src == T.EDGE_WAN4 for m in at_prov)
+              and all(v.startswith(f"SIP/2.0/TCP {T.EDGE_WAN4}") for v in vias),
+              f"provider's wire: {summary(at_prov)}, top Vias {vias[:2]}")
+    ok = [m for m in a.rx(t0, callid) if m.status == 200 and m.cseq_method == "REGISTER"]
+    back = ok and own_contact in [uri_of(c) for c in ok[-1].hdrs("contact")]
+    ctx.check("alice (UDP) receives the 200 OK listing her own Contact (the token turned back)",
+              back and a.ph.registered(),
+              f"alice got {summary(a.rx(t0, callid))}, Contact {ok[-1].hdrs('contact') if ok else None}, "
+              f"her own is {own_contact}")
+
+    ctx.view("wphone-tcp")
+    calls = [
+        full_call(ctx, "alice-tcp", "wphone-tcp", "sip:wphone@provider.test",
+                  "tcp call 1 alice->wphone, alice hangs up", holds=True, bye_from="caller"),
+        full_call(ctx, "alice-tcp", "wphone-tcp", "sip:wphone@provider.test",
+                  "tcp call 2 alice->wphone, wphone hangs up", holds=False, bye_from="callee"),
+        full_call(ctx, "wphone-tcp", "alice-tcp", "sip:alice@provider.test",
+                  "tcp call 3 wphone->alice, alice hangs up", holds=False, bye_from="callee"),
+    ]
+    for c in calls:
+        if not c.callid:
+            continue
+        got = [r for r in kam.rx(mark) if r.get("callid") == c.callid]
+        reps = [r for r in kam.rx_replies(mark) if r.get("callid") == c.callid]
+        mine = [r for r in got + reps if _from_edge(r)]
+        bad = [f"{r['method']} {r.get('cseq')} src={r.get('src')} proto={r.get('proto')}"
+               for r in got + reps if r.get("proto") != "tcp"]
+        byes = [r for r in got if r["method"] == "BYE"]
+        bye_ok = [r for r in reps if r.get("cseq", "").endswith("BYE") and r["what"] == "200"]
+        ctx.check(f"{c.label}: the provider's log has every request and reply of the call over TCP "
+                  f"(edgesip's ones from 203.0.113.1), the BYE and its 200 OK included",
+                  mine and not bad and byes and bye_ok,
+                  f"{len(got)} requests, {len(reps)} replies, {len(mine)} from edgesip; not TCP: {bad[:4]}; "
+                  f"BYE {[(r.get('src'), r.get('proto')) for r in byes]}, "
+                  f"200(BYE) {[(r.get('src'), r.get('proto')) for r in bye_ok]}")
+    c = calls[0]
+    if c.callid:
+        # $hdr(Record-Route) in the provider's log is the first header only:
+        # the pair is read from the provider's wire.
+        inv = [m for m in run.caps["prov"].sip(c.t0) if m.call_id == c.callid and m.method == "INVITE"
+               and m.pkt.src == T.EDGE_WAN4 and not m.tag("to")]
+        rr = inv[0].hdrs("record-route") if inv else None
+        ct = inv[0].hdr("contact") if inv else None
+        via = inv[0].hdr("via") if inv else None
+        ctx.check("the INVITE reaches the provider over TCP with Record-Route <sip:203.0.113.1;transport=tcp;lr>, "
+                  "<sip:192.168.1.1;lr> (RFC 5658), Via SIP/2.0/TCP and a Contact token with ;transport=tcp",
+                  inv and inv[0].pkt.proto == "tcp"
+                  and rr == [f"<sip:{T.EDGE_WAN4};transport=tcp;lr>", f"<sip:{T.EDGE_LAN4};lr>"]
+                  and via and via.startswith(f"SIP/2.0/TCP {T.EDGE_WAN4}")
+                  and ct and f"@{T.EDGE_WAN4};transport=tcp>" in ct,
+                  f"provider's wire: {summary(inv)} Record-Route {rr}, Via {via}, Contact {ct}")
+
+    # sipp over TCP on the WAN calls the UDP phone through the provider.
+    t1 = time.time()
+    smark = kam.proc.log_size()
+    uac = sipp(run, "uac-tcp", "wsipp", T.HOSTS["wsipp"][1], "uac_tcp.xml",
+               target=f"{T.HOSTS['prov'][1]}:5060", extra=["-t", "t1", "-s", "alice"], timeout=15)
+    wait_for(lambda: not uac.alive(), 18, 0.2)
+    if uac.alive():
+        uac.stop()
+    rc = uac.p.returncode
+    wait_for(lambda: [m for m in a.rx(t1) if m.method == "BYE"], STEP)
+    got = [m for m in a.rx(t1) if m.is_request]
+    scid = got[0].call_id if got else None
+    sent = [m for m in a.tx(t1, scid)]
+    inv = [m for m in got if m.method == "INVITE"]
+    a_ok = [m for m in sent if m.status == 200 and m.cseq_method == "INVITE"]
+    a_contact = uri_of(a_ok[0].hdr("contact")) if a_ok else None
+    ack = [m for m in got if m.method == "ACK"]
+    bye = [m for m in got if m.method == "BYE"]
+    bye_ok = [m for m in sent if m.status == 200 and m.cseq_method == "BYE"]
+    at_sipp = [m for m in run.caps["wsipp"].sip(t1) if m.pkt.dst == T.HOSTS["wsipp"][1]]
+    udp_sipp = [m for m in run.caps["wsipp"].sip(t1) if m.pkt.proto != "tcp"]
+    ctx.check("sipp -t t1 (WAN) calls alice: INVITE, ACK at her Contact and BYE reach alice over UDP; "
+              "the 200 OKs reach sipp over TCP; sipp exits 0",
+              rc == 0 and inv and a_ok and ack and ack[0].ruri == a_contact and bye and bye[0].ruri == a_contact
+              and bye_ok and [m for m in at_sipp if m.status == 200 and m.cseq_method == "BYE"] and not udp_sipp,
+              f"sipp exit {rc}; alice received {summary(got)}, sent {summary(sent)}; sipp received "
+              f"{summary(at_sipp)}; SIP over UDP at sipp: {len(udp_sipp)}"
+              + "; provider: " + ", ".join(f"{r['method']} {r.get('src')}/{r.get('proto')}"
+                                           for r in kam.rx(smark) if r.get("callid") == scid))
+
+    # The registration: refreshed during the calls, one binding in usrloc.
+    wait_for(lambda: len([r for r in kam.rx(mark) if r["method"] == "REGISTER"
+                          and r.get("callid") == callid and r.get("auth") == "alice"]) >= 2,
+             a.ph.spec.regint + 4, 0.25)
+    rx = [r for r in kam.rx(mark) if r["method"] == "REGISTER" and r.get("callid") == callid]
+    contacts = {r.get("contact") for r in rx}
+    binds = kam.bindings("alice")
+    ctx.check("a refresh (same Call-ID) reaches the provider over TCP with the same Contact; "
+              "kamcmd ul.dump holds one binding, the token with ;transport=tcp",
+              len([r for r in rx if r.get("auth") == "alice"]) >= 2 and len(contacts) == 1
+              and all(r.get("proto") == "tcp" for r in rx)
+              and len(binds) == 1 and binds[0].endswith(f"@{T.EDGE_WAN4};transport=tcp"),
+              f"{len(rx)} REGISTERs ({[r.get('proto') for r in rx]}), Contacts {sorted(c or '' for c in contacts)}, "
+              f"kamcmd ul.dump: alice -> {binds}")
+
+    # The WAN wire: SIP between edgesip and the provider over TCP only.
+    P = T.HOSTS["prov"][1]
+    edge = run.caps["edge"].pkts(t0)
+    pair = [p for p in edge if {p.src, p.dst} == {T.EDGE_WAN4, P}]
+    udp = [p for p in pair if p.proto == "udp" and (p.sip or 5060 in (p.sport, p.dport))]
+    tcpm = [p for p in pair if p.proto == "tcp"]
+    prov_udp = [p for p in run.caps["prov"].pkts(t0) if p.proto == "udp" and p.sip]
+    ctx.check("tcpdump: between edgesip and the provider SIP went over TCP only (no UDP SIP on either wire)",
+              tcpm and not udp and not prov_udp,
+              f"{len(tcpm)} SIP messages over TCP, {len(udp)} UDP SIP packets at edgesip (e.g. {udp[:2]}), "
+              f"{len(prov_udp)} UDP SIP packets at the provider (e.g. {prov_udp[:2]})")

@@ -1,7 +1,11 @@
 """A tiny pcap reader (what tcpdump -w writes) and SIP/RTP classification.
 
-Only UDP over IPv4/IPv6 matters here. Link types: Ethernet (1), Linux
-cooked v1 (113) and v2 (276, tcpdump -i any).
+UDP and TCP over IPv4/IPv6. A UDP datagram is one Pkt; TCP segments are
+put back together per direction (by sequence number) and every complete SIP
+message in the stream (framed by Content-Length, RFC 3261 18.3) becomes one
+Pkt with proto "tcp", stamped with the time of its last segment; CRLF
+keep-alives are skipped. Link types: Ethernet (1), Linux cooked v1 (113)
+and v2 (276, tcpdump -i any).
 """
 import ipaddress
 import re
@@ -12,11 +16,11 @@ OUTGOING = 4  # sll packet type: sent by this host
 
 
 class Pkt:
-    __slots__ = ("ts", "src", "sport", "dst", "dport", "data", "pkttype", "_sip")
+    __slots__ = ("ts", "src", "sport", "dst", "dport", "data", "pkttype", "_sip", "proto")
 
-    def __init__(self, ts, src, sport, dst, dport, data, pkttype):
+    def __init__(self, ts, src, sport, dst, dport, data, pkttype, proto="udp"):
         self.ts, self.src, self.sport, self.dst, self.dport = ts, src, sport, dst, dport
-        self.data, self.pkttype, self._sip = data, pkttype, 0
+        self.data, self.pkttype, self._sip, self.proto = data, pkttype, 0, proto
 
     @property
     def sip(self):
@@ -26,7 +30,8 @@ class Pkt:
         return self._sip
 
     def __repr__(self):
-        return f"{self.ts:.3f} {fmt(self.src, self.sport)} > {fmt(self.dst, self.dport)} {len(self.data)}B"
+        return (f"{self.ts:.3f} {self.proto} {fmt(self.src, self.sport)} > {fmt(self.dst, self.dport)} "
+                f"{len(self.data)}B")
 
 
 def fmt(ip, port):
@@ -39,6 +44,8 @@ class Reader:
 
     def __init__(self, path):
         self.path, self.off, self.hdr, self.pkts = path, 0, None, []
+        self.streams = {}   # (src, sport, dst, dport) -> [next seq or None, bytes buffered]
+        self.segments = []  # every TCP segment with payload or SYN/FIN: (ts, src, sport, dst, dport, flags)
 
     def poll(self):
         try:
@@ -69,14 +76,51 @@ class Reader:
                 break
             p = _decode(linktype, buf[pos + 16:pos + 16 + incl], sec + frac / div)
             pos += 16 + incl
-            if p:
+            if isinstance(p, tuple):
+                self._tcp(*p)
+            elif p:
                 self.pkts.append(p)
         self.off += pos
         return self.pkts
 
 
+    def _tcp(self, ts, src, sport, dst, dport, pkttype, seq, flags, data):
+        key = (src, sport, dst, dport)
+        if flags & 0x07 or data:
+            self.segments.append((ts, src, sport, dst, dport, flags))
+        st = self.streams.get(key)
+        if flags & 0x02:  # SYN: a new connection on this 4-tuple
+            self.streams[key] = [(seq + 1) & 0xFFFFFFFF, b""]
+            return
+        if not data:
+            return
+        if st is None:  # the capture started inside the connection
+            st = self.streams[key] = [seq, b""]
+        if (seq - st[0]) & 0xFFFFFFFF >= 0x80000000:  # a retransmission: keep what is new in it
+            data = data[(st[0] - seq) & 0xFFFFFFFF:]
+            if not data:
+                return
+            seq = st[0]
+        st[0] = (seq + len(data)) & 0xFFFFFFFF  # a gap (none between namespaces) is taken as is
+        buf = st[1] + data
+        while True:
+            stripped = buf.lstrip(b"\r\n")  # keep-alives (RFC 5626 4.4.1)
+            end = stripped.find(b"\r\n\r\n")
+            if end < 0:
+                buf = stripped
+                break
+            m = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d+)", stripped[:end + 2])
+            n = end + 4 + (int(m.group(1)) if m else 0)
+            if len(stripped) < n:
+                buf = stripped
+                break
+            self.pkts.append(Pkt(ts, src, sport, dst, dport, stripped[:n], pkttype, "tcp"))
+            buf = stripped[n:]
+        st[1] = buf
+
+
 def read(path):
-    """All complete UDP packets in the file."""
+    """All complete UDP packets and TCP-carried SIP messages in the file."""
     return Reader(path).poll()
 
 
@@ -100,22 +144,34 @@ def _decode(linktype, f, ts):
     else:
         return None
     if proto == 0x0800:
-        if len(f) < l3 + 20 or f[l3 + 9] != 17:
+        if len(f) < l3 + 20 or f[l3 + 9] not in (6, 17):
             return None
+        l4 = f[l3 + 9]
         ihl = (f[l3] & 0x0F) * 4
         if struct.unpack("!H", f[l3 + 6:l3 + 8])[0] & 0x1FFF:
             return None  # a non-first fragment
         src = socket.inet_ntop(socket.AF_INET, f[l3 + 12:l3 + 16])
         dst = socket.inet_ntop(socket.AF_INET, f[l3 + 16:l3 + 20])
         u = l3 + ihl
+        iplen = struct.unpack("!H", f[l3 + 2:l3 + 4])[0]
+        ipend = l3 + iplen if iplen else len(f)  # 0 with TSO on a capture
     elif proto == 0x86DD:
-        if len(f) < l3 + 40 or f[l3 + 6] != 17:
+        if len(f) < l3 + 40 or f[l3 + 6] not in (6, 17):
             return None
+        l4 = f[l3 + 6]
         src = socket.inet_ntop(socket.AF_INET6, f[l3 + 8:l3 + 24])
         dst = socket.inet_ntop(socket.AF_INET6, f[l3 + 24:l3 + 40])
         u = l3 + 40
+        plen = struct.unpack("!H", f[l3 + 4:l3 + 6])[0]
+        ipend = u + plen if plen else len(f)
     else:
         return None
+    if l4 == 6:
+        if len(f) < u + 20:
+            return None
+        sport, dport, seq = struct.unpack("!HHI", f[u:u + 8])
+        doff, flags = (f[u + 12] >> 4) * 4, f[u + 13]
+        return (ts, src, sport, dst, dport, pkttype, seq, flags, f[u + doff:min(ipend, len(f))])
     if len(f) < u + 8:
         return None
     sport, dport, ulen = struct.unpack("!HHH", f[u:u + 6])
@@ -133,7 +189,7 @@ def is_sip(p):
 
 def is_rtp(p):
     d = p.data
-    return (len(d) >= 12 and d[0] >> 6 == 2 and not (72 <= (d[1] & 0x7F) <= 76)
+    return (p.proto == "udp" and len(d) >= 12 and d[0] >> 6 == 2 and not (72 <= (d[1] & 0x7F) <= 76)
             and not is_sip(p))
 
 

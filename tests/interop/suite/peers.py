@@ -32,12 +32,12 @@ def wait_for(pred, timeout, step=0.05):
 # -- tcpdump -----------------------------------------------------------------
 
 class Capture:
-    """tcpdump -w on one host (UDP only), read while it is written."""
+    """tcpdump -w on one host (UDP and TCP), read while it is written."""
 
     def __init__(self, run, host, iface):
         self.host, self.path = host, os.path.join(run.dir, f"{host}.pcap")
         self.proc = run.spawn(f"tcpdump-{host}", T.ns(host), [
-            "tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-Z", "root", "-w", self.path, "udp"])
+            "tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-Z", "root", "-w", self.path, "udp or tcp"])
         if not wait_for(lambda: "listening on" in self.proc.log(), 5):
             raise SetupError(f"tcpdump on {host} did not start: {self.proc.log()[-300:]}")
         self.reader = pcap.Reader(self.path)
@@ -56,14 +56,16 @@ class Capture:
 
 class Kamailio:
     CFG = os.path.join(HERE, "kamailio", "provider.cfg")
+    CFG_TCP = os.path.join(HERE, "kamailio", "provider-tcp.cfg")
 
     def __init__(self, run, variant):
-        self.variant = variant  # "rr" or "norr"
+        self.variant = variant  # "rr", "norr" (both UDP) or "tcp" (TCP only, record-routes)
         d = os.path.join(run.dir, f"kamailio-{variant}")
         os.makedirs(d, exist_ok=True)
-        argv = ["kamailio", "-f", self.CFG, "-DD", "-E", "-n", "1",
-                "-P", os.path.join(d, "kamailio.pid"), "-Y", d, "-w", d,
-                "-l", f"udp:{T.HOSTS['prov'][1]}:5060", "-l", f"udp:[{T.HOSTS['prov'][2]}]:5060"]
+        argv = ["kamailio", "-f", self.CFG_TCP if variant == "tcp" else self.CFG, "-DD", "-E", "-n", "1",
+                "-P", os.path.join(d, "kamailio.pid"), "-Y", d, "-w", d]
+        if variant != "tcp":  # provider-tcp.cfg has its own listen= lines
+            argv += ["-l", f"udp:{T.HOSTS['prov'][1]}:5060", "-l", f"udp:[{T.HOSTS['prov'][2]}]:5060"]
         if variant == "norr":
             argv += ["-A", "NO_RR"]
         self.proc = run.spawn(f"kamailio-{variant}", T.ns("prov"), argv)
@@ -129,8 +131,11 @@ class Edgesip:
     def __init__(self, run, variant, binary):
         self.variant = variant
         key = os.path.join(run.dir, "edgesip.key")
-        if variant == "v4":
-            legs = [f"lan={T.EDGE_LAN4}:5060,net={T.LAN4}", f"wan={T.EDGE_WAN4}:5060"]
+        if variant in ("v4", "tcp"):
+            # "tcp": the same router with its WAN leg TCP only, toward the
+            # TCP-only provider (kamailio/provider-tcp.cfg).
+            legs = [f"lan={T.EDGE_LAN4}:5060,net={T.LAN4}",
+                    f"wan={T.EDGE_WAN4}:5060" + (",tcp-only" if variant == "tcp" else "")]
             extra = ["--registrar", "example.com",
                      "--route", f"provider.test={T.HOSTS['prov'][1]}",
                      "--upstream", f"sip:{T.HOSTS['prov'][1]}",
@@ -217,7 +222,7 @@ dns_server 127.0.0.1:53
             raise SetupError(f"baresip {s.name} exited: {self.proc.log()[-500:]}")
 
     def registered(self, since=0):
-        return re.search(r"\{0/UDP/v[46]\} 200 OK", self.proc.log(since))
+        return re.search(r"\{0/(?:UDP|TCP)/v[46]\} 200 OK", self.proc.log(since))
 
     def wait_registered(self, since=0, timeout=6):
         if not wait_for(lambda: self.registered(since), timeout):

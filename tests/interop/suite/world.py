@@ -35,12 +35,27 @@ PHONES = {s.name: s for s in [
               f"sip:[{T.EDGE_LAN6}]", "alice6-pw", regint=300, cons=5557, rtp=10600, af=6),
     PhoneSpec("wphone6", "wphone", "2001:db8::20", 5080, "sip:wphone6@provider.test",
               f"sip:[{T.HOSTS['prov'][2]}]", "wphone6-pw", regint=300, cons=5557, rtp=10700, af=6),
+    # Flow "tcp": the TCP-only provider. alice-tcp is a UDP phone behind
+    # edgesip (whose WAN leg is tcp-only); wphone-tcp registers directly
+    # over TCP. alice-tcp refreshes every 10 s, so the calls see a refresh.
+    PhoneSpec("alice-tcp", "alice", "192.168.1.10", 5090, "sip:alice@provider.test",
+              f"sip:{L4}", "alice-pw", regint=10, cons=5558, rtp=10800),
+    PhoneSpec("wphone-tcp", "wphone", "203.0.113.20", 5090, "sip:wphone@provider.test",
+              f"sip:{W4};transport=tcp", "wphone-pw", regint=300, cons=5558, rtp=10900),
 ]}
 
 # What each phone needs running before it can register.
 NEEDS = {"alice": ("kam", "v4"), "bob": ("kam", "v4"), "carol": ("kam", "v4"),
          "wphone": ("kam",), "alice-ex": ("v4",), "bob-ex": ("v4",),
-         "alice6": ("kam", "v6"), "wphone6": ("kam",)}
+         "alice6": ("kam", "v6"), "wphone6": ("kam",),
+         "alice-tcp": ("kamtcp", "tcp"), "wphone-tcp": ("kamtcp",)}
+
+# edgesip instances that cannot run at the same time (the same LAN socket).
+EDGE_CONFLICTS = {"v4": ("tcp",), "tcp": ("v4",), "v6": ()}
+
+
+def _kam_kind(variant):
+    return "kamtcp" if variant == "tcp" else "kam"
 
 CAPTURES = {"edge": "any", "nat": "any", "alice": "eth0", "bob": "eth0", "carol": "eth0",
             "lsipp": "eth0", "prov": "eth0", "wphone": "eth0", "wsipp": "eth0"}
@@ -99,9 +114,11 @@ class Run:
             return self.kam
         # usrloc lives in memory: phones registered at the old instance
         # register again at the new one (stopped first, so they can still
-        # unregister).
-        restart = [n for n in self.phones if "kam" in NEEDS[n]]
-        for n in restart:
+        # unregister); phones of the other transport are stopped and start
+        # again when a flow asks for them.
+        old = [n for n in self.phones if "kam" in NEEDS[n] or "kamtcp" in NEEDS[n]]
+        restart = [n for n in old if _kam_kind(variant) in NEEDS[n]]
+        for n in old:
             self.stop_phone(n)
         if self.kam:
             self.kam.proc.stop()
@@ -116,8 +133,23 @@ class Run:
             return e
         if e:
             self.edge_deaths.append((variant, e.proc.p.returncode, e.proc.log()[-600:]))
+        for other in EDGE_CONFLICTS[variant]:
+            self.stop_edgesip(other)
         self.edges[variant] = peers.Edgesip(self, variant, self.bin)
         return self.edges[variant]
+
+    def stop_edgesip(self, variant):
+        """Stop one edgesip (SIGTERM; its exit status is checked at the end)
+        and the phones that register through it."""
+        e = self.edges.get(variant)
+        if not e:
+            return
+        for n in [n for n in self.phones if variant in NEEDS[n]]:
+            self.stop_phone(n)
+        if not e.proc.alive():
+            self.edge_deaths.append((variant, e.proc.p.returncode, e.proc.log()[-600:]))
+        e.proc.stop()
+        del self.edges[variant]
 
     def phone(self, name):
         ph = self.phones.get(name)
@@ -125,7 +157,9 @@ class Run:
             return ph
         for need in NEEDS[name]:
             if need == "kam":
-                self.kamailio(self.kam.variant if self.kam else "rr")
+                self.kamailio(self.kam.variant if self.kam and self.kam.variant != "tcp" else "rr")
+            elif need == "kamtcp":
+                self.kamailio("tcp")
             else:
                 self.edgesip(need)
         since = 0
