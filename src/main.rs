@@ -6,6 +6,9 @@ use edgesip::daemon::cli::{parse_args, Command, USAGE};
 use edgesip::daemon::{key, log, Daemon};
 use edgesip::proxy::Proxy;
 
+#[global_allocator]
+static ALLOC: edgesip::daemon::PageAlloc = edgesip::daemon::PageAlloc;
+
 /// Exit status for bad arguments and start-up failures.
 const FAIL: u8 = 2;
 

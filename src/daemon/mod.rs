@@ -21,6 +21,7 @@ mod media;
 pub mod persist;
 #[allow(unsafe_code)]
 mod sys;
+pub use sys::PageAlloc;
 mod tcp;
 
 use std::fmt;

@@ -467,3 +467,69 @@ fn socket_addr(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
         _ => None,
     }
 }
+
+/// The daemon's allocator: blocks of a page or more come straight from
+/// `mmap` (and go back with `munmap`), everything smaller from the system
+/// allocator. The tables are allocated once at start-up and zeroed; fresh
+/// anonymous pages are zero already and cost no memory until touched, so a
+/// table of 64 calls or a connection's buffers stay out of RSS until used.
+/// musl's `calloc` clears such blocks itself (touching every page); glibc
+/// does the same for blocks it reuses. Nothing allocates once the loop
+/// runs, so the system calls here happen at start-up only.
+pub struct PageAlloc;
+
+const PAGE: usize = 4096;
+
+fn by_pages(l: std::alloc::Layout) -> bool {
+    l.size() >= PAGE && l.align() <= PAGE
+}
+
+// SAFETY: large blocks are page-aligned anonymous mappings of at least the
+// layout's size, unmapped with the same size; the rest is the system
+// allocator's, under the caller's contract.
+unsafe impl std::alloc::GlobalAlloc for PageAlloc {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        if !by_pages(l) {
+            // SAFETY: the caller's contract.
+            return unsafe { std::alloc::System.alloc(l) };
+        }
+        // SAFETY: a new private anonymous mapping; no pointer is passed in.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                l.size(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            std::ptr::null_mut()
+        } else {
+            p.cast()
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        if by_pages(l) {
+            // SAFETY: as above; anonymous mappings are zero-filled.
+            unsafe { self.alloc(l) }
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { std::alloc::System.alloc_zeroed(l) }
+        }
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        if by_pages(l) {
+            // SAFETY: `p` came from our mmap of `l.size()` bytes.
+            unsafe {
+                libc::munmap(p.cast(), l.size());
+            }
+        } else {
+            // SAFETY: the caller's contract.
+            unsafe { std::alloc::System.dealloc(p, l) }
+        }
+    }
+}

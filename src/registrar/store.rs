@@ -1,5 +1,8 @@
 //! The binding table: `capacity` fixed-size slots allocated once. Lookups
-//! are linear scans, filtered by a hash of the AoR first.
+//! are linear scans, filtered by a hash of the AoR first. Slots are
+//! written only when first used (the memory is reserved at start-up and
+//! never grows past it), so an idle router's RSS does not hold slots of
+//! bindings it never had.
 
 use crate::time::Instant;
 use std::net::SocketAddr;
@@ -49,20 +52,23 @@ pub fn aor_hash(aor: &[u8]) -> u32 {
 }
 
 pub struct Store {
+    /// Slots used so far (free ones are `None`); never past `cap`.
     slots: Vec<Option<Binding>>,
+    cap: usize,
     len: usize,
 }
 
 impl Store {
     pub fn new(capacity: usize) -> Self {
         Store {
-            slots: vec![None; capacity],
+            slots: Vec::with_capacity(capacity),
+            cap: capacity,
             len: 0,
         }
     }
 
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.cap
     }
 
     /// Slots in use, expired or not.
@@ -71,7 +77,7 @@ impl Store {
     }
 
     pub fn free(&self) -> usize {
-        self.slots.len() - self.len
+        self.cap - self.len
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Binding> + '_ {
@@ -109,12 +115,21 @@ impl Store {
 
     /// Puts `b` into a free slot; `None` when the table is full.
     pub fn insert(&mut self, b: Binding) -> Option<usize> {
-        let (i, slot) = self
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find(|(_, s)| s.is_none())?;
-        *slot = Some(b);
+        let free = self.slots.iter().position(Option::is_none);
+        let i = match free {
+            Some(i) => {
+                if let Some(slot) = self.slots.get_mut(i) {
+                    *slot = Some(b);
+                }
+                i
+            }
+            // Within the capacity reserved at start-up: no allocation.
+            None if self.slots.len() < self.cap => {
+                self.slots.push(Some(b));
+                self.slots.len() - 1
+            }
+            None => return None,
+        };
         self.len += 1;
         Some(i)
     }
