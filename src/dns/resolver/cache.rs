@@ -75,10 +75,13 @@ struct Entry {
 
 /// Fixed-capacity (name, qtype) → value table.
 pub(crate) struct Cache {
+    /// The slots used so far, within `cap` reserved at start-up: a slot is
+    /// written when first needed, so an idle cache holds no RSS.
     entries: Vec<Entry>,
+    cap: usize,
     /// Holds the latest answer that found every slot pinned, so the
     /// resolutions waiting for it still see it once. Its slot number is
-    /// `entries.len()`, which pins ignore.
+    /// `cap`, which pins ignore.
     scratch: Entry,
 }
 
@@ -109,11 +112,12 @@ fn key_hash(name: &Name, qtype: QType) -> u32 {
 }
 
 impl Cache {
-    /// All `capacity` slots are allocated here and never again.
+    /// Room for all `capacity` slots is reserved here and never grows.
     pub fn new(capacity: usize) -> Cache {
-        let entries = (0..capacity.max(1)).map(|_| Entry::free()).collect();
+        let cap = capacity.max(1);
         Cache {
-            entries,
+            entries: Vec::with_capacity(cap),
+            cap,
             scratch: Entry::free(),
         }
     }
@@ -128,7 +132,7 @@ impl Cache {
         let (i, e) = match self.position(name, qtype) {
             Some(i) => (i, self.entries.get(i)?),
             None if self.scratch.holds(key_hash(name, qtype), name, qtype) => {
-                (self.entries.len(), &self.scratch)
+                (self.cap, &self.scratch)
             }
             None => return None,
         };
@@ -157,6 +161,13 @@ impl Cache {
     ) -> bool {
         let slot = match self.position(name, qtype) {
             Some(i) => Some(i),
+            None if self.entries.len() < self.cap
+                && !self.entries.iter().any(|e| e.pins == 0 && e.value.is_none()) =>
+            {
+                // Within the capacity reserved at start-up: no allocation.
+                self.entries.push(Entry::free());
+                Some(self.entries.len() - 1)
+            }
             None => {
                 let victim = self
                     .entries
