@@ -162,7 +162,10 @@ impl Cache {
         let slot = match self.position(name, qtype) {
             Some(i) => Some(i),
             None if self.entries.len() < self.cap
-                && !self.entries.iter().any(|e| e.pins == 0 && e.value.is_none()) =>
+                && !self
+                    .entries
+                    .iter()
+                    .any(|e| e.pins == 0 && e.value.is_none()) =>
             {
                 // Within the capacity reserved at start-up: no allocation.
                 self.entries.push(Entry::free());
