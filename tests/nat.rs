@@ -260,7 +260,8 @@ fn latching_foreign_sources_and_bye() {
     assert!(got.starts_with(b"INVITE "));
 }
 
-/// Runs edgesip under `ulimit -n 256` (soft and hard) with `args`.
+/// Runs edgesip under `ulimit -n 256` (soft and hard) with `args`; a start
+/// that works is stopped with SIGTERM once every leg is listening.
 fn run_with_fd_limit(args: &[&str]) -> (std::process::ExitStatus, String) {
     let bin = env!("CARGO_BIN_EXE_edgesip");
     let runner = std::env::var("EDGESIP_TEST_RUNNER").unwrap_or_default();
@@ -275,17 +276,25 @@ fn run_with_fd_limit(args: &[&str]) -> (std::process::ExitStatus, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("sh");
-    // A start that works keeps running: stop it after a moment.
-    std::thread::sleep(common::scaled(700));
-    if child.try_wait().unwrap().is_none() {
-        // SAFETY: kill has no memory effects; the pid is our child.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    }
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (err, reader) = common::capture(child.stderr.take().unwrap());
+    // Signal only after start-up: a SIGTERM that comes before the handler
+    // is installed kills the process (seen under a loaded qemu).
+    let end = std::time::Instant::now() + common::scaled(10_000);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        let listening = err.lock().unwrap().contains(": listening on ");
+        if listening || std::time::Instant::now() >= end {
+            // SAFETY: kill has no memory effects; the pid is our child.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    reader.join().unwrap();
+    let text = err.lock().unwrap().clone();
+    (status, text)
 }
 
 #[test]

@@ -278,7 +278,12 @@ run_target() {
     if [ "$rc" -ne 0 ]; then
         [ "$rc" -eq 124 ] && echo "!! cargo test timed out after ${TEST_TIMEOUT}s"
         echo "!! cargo test failed for $t (exit $rc); $LOG_DIR/$t-test.log:"
-        [ "$VERBOSE" = 1 ] || grep -v '^ *Compiling ' "$LOG_DIR/$t-test.log" | tail -n 150
+        # The failing tests' own output first: with --no-fail-fast the
+        # binaries that ran after them would push it out of a plain tail.
+        [ "$VERBOSE" = 1 ] || {
+            awk '/^failures:$/ { on = 1 } on { print } /^test result:/ { on = 0 }' "$LOG_DIR/$t-test.log" | head -n 200
+            grep -v '^ *Compiling ' "$LOG_DIR/$t-test.log" | tail -n 40
+        }
         return 1
     fi
     grep '^test result:' "$LOG_DIR/$t-test.log" | sed 's/^/   /'

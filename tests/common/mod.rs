@@ -49,7 +49,7 @@ pub fn edgesip_cmd(args: &[&str]) -> Command {
 }
 
 /// Reads a pipe to its end on a thread, into a shared string.
-fn capture(mut r: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
+pub fn capture(mut r: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
     let buf = Arc::new(Mutex::new(String::new()));
     let b = Arc::clone(&buf);
     let h = thread::spawn(move || {
