@@ -204,7 +204,7 @@ fn dns_hot_path_does_not_allocate() {
         picked = Some(srvs[i].port);
         let _ = (r.negative_ttl(), r.canonical_name());
         let mut out = [0usize; 4];
-        let _ = order_naptr(&[], b"SIP+D2U", &mut out);
+        let _ = order_naptr(&[], &[b"SIP+D2U"], &mut out);
     });
     assert_eq!(n, 0, "the DNS path allocated {n} times");
     // 0xC0FFEE % 100 = 30 < 60: sip1, whose address is in the extra section.
@@ -694,7 +694,7 @@ fn dns_serve(
 
 #[test]
 fn resolver_allocates_nothing() {
-    use edgesip::dns::{Failure, Resolution, Resolver, ResolverConfig};
+    use edgesip::dns::{Failure, Reach, Resolution, Resolver, ResolverConfig};
     use edgesip::time::Instant;
     let cfg = ResolverConfig {
         server: "192.0.2.53:53".parse().expect("addr"),
@@ -709,7 +709,7 @@ fn resolver_allocates_nothing() {
 
     // A whole resolution: answers everything the resolver asks.
     let full = |r: &mut Resolver, query: &mut [u8; 512], now: Instant, c: &DnsChain| {
-        let first = r.resolve(now, c.host.as_bytes(), None, 7, true, false);
+        let first = r.resolve(now, c.host.as_bytes(), None, 7, Reach::udp(true, false));
         while let Some((sock, _, len)) = r.poll_query(query) {
             dns_serve(r, now, &query[..len], sock, c);
         }
@@ -718,7 +718,7 @@ fn resolver_allocates_nothing() {
         (first, done)
     };
     let warm = full(&mut r, &mut query, Instant(0), &chains[0]);
-    assert!(matches!(warm.1, Some((_, Resolution::Ready(_)))));
+    assert!(matches!(warm.1, Some((_, Resolution::Ready(..)))));
 
     let mut results = [(Resolution::Failed(Failure::NxDomain), None); 10];
     let mut hits = [Resolution::Failed(Failure::NxDomain); 10];
@@ -735,14 +735,20 @@ fn resolver_allocates_nothing() {
             // a round: evictions too), then the same from the cache, and a
             // hosts hit.
             results[i] = full(&mut r, &mut query, now, c);
-            hits[i] = r.resolve(now, c.host.as_bytes(), None, 9, true, false);
+            hits[i] = r.resolve(now, c.host.as_bytes(), None, 9, Reach::udp(true, false));
             assert!(matches!(
-                r.resolve(now, b"pbx.lan", Some(5080), 0, true, false),
-                Resolution::Ready(_)
+                r.resolve(now, b"pbx.lan", Some(5080), 0, Reach::udp(true, false)),
+                Resolution::Ready(..)
             ));
 
             // A silent server: one retransmission, then the query fails.
-            let _ = r.resolve(now, b"silent.example.test", Some(5060), 0, true, false);
+            let _ = r.resolve(
+                now,
+                b"silent.example.test",
+                Some(5060),
+                0,
+                Reach::udp(true, false),
+            );
             while r.poll_query(&mut query).is_some() {}
             r.handle_timeout(now + std::time::Duration::from_secs(2));
             while r.poll_query(&mut query).is_some() {}
@@ -753,7 +759,7 @@ fn resolver_allocates_nothing() {
             // given up, until the 10 s deadline ends the resolution.
             let start = now + std::time::Duration::from_secs(100);
             let c = &chains[10 + i];
-            let _ = r.resolve(start, c.host.as_bytes(), None, 1, true, false);
+            let _ = r.resolve(start, c.host.as_bytes(), None, 1, Reach::udp(true, false));
             let mut at = start;
             for _ in 0..3 {
                 while r.poll_query(&mut query).is_some() {}
@@ -773,7 +779,10 @@ fn resolver_allocates_nothing() {
     });
     assert_eq!(allocs, 0, "allocations in the resolver");
     for i in 0..10 {
-        let want = Resolution::Ready(std::net::SocketAddr::from(([192, 0, 2, i as u8], 5070)));
+        let want = Resolution::Ready(
+            std::net::SocketAddr::from(([192, 0, 2, i as u8], 5070)),
+            Some(edgesip::dns::Transport::Udp),
+        );
         assert!(
             matches!(results[i].0, Resolution::Pending(_)),
             "{:?}",

@@ -28,10 +28,24 @@ impl Peer {
         Peer::new(TcpStream::connect(to).expect("connect to edgesip"))
     }
 
+    /// The next connection to `l`; fails (rather than hangs) when none
+    /// comes within the usual wait.
     fn accept(l: &TcpListener) -> Peer {
-        l.set_nonblocking(false).unwrap();
-        let (s, _) = l.accept().expect("accept");
-        Peer::new(s)
+        l.set_nonblocking(true).unwrap();
+        let until = std::time::Instant::now() + scaled(2_000);
+        loop {
+            match l.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    return Peer::new(s);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < until, "no connection came");
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
     }
 
     fn send(&mut self, bytes: &[u8]) {
@@ -559,4 +573,69 @@ Call-ID: refused@phone\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
         "{}",
         d.stderr()
     );
+}
+
+/// RFC 3263 §4.1: a provider whose NAPTRs put SIP+D2T first is reached
+/// over TCP (NAPTR → `_sip._tcp` SRV → A) with no `;transport=` anywhere;
+/// behind a WAN leg without TCP the same name goes over UDP to the D2U
+/// target, asked again for that leg's transports.
+#[test]
+fn naptr_d2t_sends_the_request_over_tcp() {
+    use common::dns::{DnsServer, Mode, Rec};
+    let provider = TcpListener::bind("127.0.0.3:0").unwrap();
+    let pv = provider.local_addr().unwrap();
+    let udp_provider = Ua::bind("127.0.0.3");
+    let local = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let zone = vec![
+        Rec::Naptr("prov.test", 10, 50, "SIP+D2T", "_sip._tcp.prov.test"),
+        Rec::Naptr("prov.test", 20, 50, "SIP+D2U", "_sip._udp.prov.test"),
+        Rec::Srv("_sip._tcp.prov.test", 0, 0, pv.port(), "edge.prov.test"),
+        Rec::Srv(
+            "_sip._udp.prov.test",
+            0,
+            0,
+            udp_provider.addr().port(),
+            "edge.prov.test",
+        ),
+        Rec::A("edge.prov.test", local),
+    ];
+    let dns = DnsServer::start(zone, Mode::Answer);
+    let dns_addr = dns.addr().to_string();
+    let phone = Ua::bind("127.0.0.1");
+    let ph = phone.addr();
+    for (wan_opts, call_id) in [(",tcp", "d2t-1@phone"), ("", "d2t-2@phone")] {
+        let p1 = free_udp_port("127.0.0.1");
+        let p2 = free_udp_port("127.0.0.2");
+        let a = format!("127.0.0.1:{p1}");
+        let b = format!("127.0.0.2:{p2}");
+        let _d = Daemon::start(&[
+            "--leg",
+            &format!("lan={a},net=127.0.0.1/32"),
+            "--leg",
+            &format!("wan={b},public{wan_opts}"),
+            "--dns",
+            &dns_addr,
+        ]);
+        let inv = invite(
+            &format!("SIP/2.0/UDP {ph}"),
+            "sip:bob@prov.test",
+            &format!("sip:alice@{ph}"),
+            call_id,
+        );
+        phone.send_to(inv.as_bytes(), a.parse().unwrap());
+        let got = if wan_opts.is_empty() {
+            recv_udp(&udp_provider, "INVITE at the D2U target")
+        } else {
+            let mut pc = Peer::accept(&provider);
+            pc.recv("INVITE at the D2T target")
+        };
+        assert_eq!(first_line(&got), "INVITE sip:bob@prov.test SIP/2.0");
+        assert_eq!(header(&got, HeaderName::CallId), vec![call_id]);
+        let via = if wan_opts.is_empty() { "UDP" } else { "TCP" };
+        let vias = header(&got, HeaderName::Via);
+        assert!(vias[0].starts_with(&format!("SIP/2.0/{via} {b};")), "{got}");
+    }
+    // The TCP SRV was never used by the UDP-only leg, nor the reverse.
+    assert!(provider.accept().is_err(), "a second TCP connection");
+    udp_provider.expect_nothing(100);
 }

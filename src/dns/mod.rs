@@ -30,9 +30,11 @@ pub mod wire;
 use core::fmt;
 
 pub use name::Name;
-pub use resolver::{Failure, Resolution, Resolver, ResolverConfig, ResolverStats, Ticket};
+pub use resolver::{Failure, Reach, Resolution, Resolver, ResolverConfig, ResolverStats, Ticket};
 pub use response::{Negative, Rcode, Records, Response};
-pub use select::{naptr_usable, order_naptr, select_srv, SrvChoice, SERVICE_SIP_D2U};
+pub use select::{
+    naptr_usable, order_naptr, select_srv, SrvChoice, Transport, SERVICE_SIP_D2T, SERVICE_SIP_D2U,
+};
 pub use wire::{build_query, response_id, Naptr, RData, Record, Soa, Srv};
 
 /// The UDP payload we advertise in EDNS0: the DNS Flag Day 2020 value, small

@@ -1,4 +1,4 @@
-//! A sans-IO RFC 3263 resolver for UDP targets: NAPTR → SRV → A/AAAA with
+//! A sans-IO RFC 3263 resolver for UDP and TCP targets: NAPTR → SRV → A/AAAA with
 //! a fixed-size cache, shared in-flight queries, retransmission and
 //! deadlines.
 //!
@@ -31,7 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use self::cache::Cache;
 use self::fill::CacheFill;
 use self::walk::{Inputs, Step, Walker, MAX_PINS};
-use super::{build_query, response_id, DnsError, Name, QType, Response};
+use super::{build_query, response_id, DnsError, Name, QType, Response, Transport};
 use crate::time::Instant;
 
 /// One query waits this long for an answer before it is sent again.
@@ -74,9 +74,37 @@ impl Ticket {
     }
 }
 
+/// What the proxy can send on, and what the URI asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// Address families we have legs for; A is tried before AAAA.
+    pub v4: bool,
+    pub v6: bool,
+    /// Transports we have legs for: NAPTRs of the others are skipped.
+    pub udp: bool,
+    pub tcp: bool,
+    /// The URI's `;transport=`, if any.
+    pub transport: Option<Transport>,
+}
+
+impl Reach {
+    /// UDP legs of these families, no transport in the URI.
+    pub fn udp(v4: bool, v6: bool) -> Reach {
+        Reach {
+            v4,
+            v6,
+            udp: true,
+            tcp: false,
+            transport: None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Resolution {
-    Ready(SocketAddr),
+    /// The address, and the transport a NAPTR or SRV record chose (`None`:
+    /// a plain address; the URI's transport applies, else UDP).
+    Ready(SocketAddr, Option<Transport>),
     Pending(Ticket),
     Failed(Failure),
 }
@@ -125,7 +153,7 @@ enum JobState {
     /// Waiting for the query in this slot (or [`UNATTACHED`]).
     Waiting(usize),
     /// Finished, not yet collected by [`Resolver::poll_done`].
-    Done(Result<SocketAddr, Failure>),
+    Done(Result<(SocketAddr, Option<Transport>), Failure>),
 }
 
 struct Job {
@@ -216,6 +244,9 @@ impl Resolver {
             hash: 0,
             v4: false,
             v6: false,
+            transport: None,
+            udp: false,
+            tcp: false,
         };
         let jobs = (0..pending)
             .map(|_| Job {
@@ -252,26 +283,27 @@ impl Resolver {
         }
     }
 
-    /// Resolves `host` (a DNS name; IP literals are answered as they are)
-    /// for UDP. `port`: an explicit URI port, which means A/AAAA only
-    /// (RFC 3263 §4.2); `None` walks NAPTR (SIP+D2U) → SRV (the NAPTR
-    /// replacement, else `_sip._udp.<host>`) → A/AAAA of the SRV target,
-    /// else A/AAAA of `host` on 5060. `hash` (of the Call-ID) makes the
-    /// choice among SRV records and addresses, so a CANCEL goes where its
-    /// INVITE went. `v4`/`v6`: the families we have legs for; A is tried
-    /// before AAAA.
+    /// Resolves `host` (a DNS name; IP literals are answered as they are).
+    /// `port`: an explicit URI port, which means A/AAAA only (RFC 3263
+    /// §4.2); `None` walks NAPTR (SIP+D2U and SIP+D2T, of the transports
+    /// in `reach`) → SRV (the NAPTR replacement, else `_sip._udp.<host>`
+    /// then `_sip._tcp.<host>`; only the URI's transport's when it names
+    /// one) → A/AAAA of the SRV target, else A/AAAA of `host` on 5060.
+    /// `hash` (of the Call-ID) makes the choice among SRV records and
+    /// addresses, so a CANCEL goes where its INVITE went.
     pub fn resolve(
         &mut self,
         now: Instant,
         host: &[u8],
         port: Option<u16>,
         hash: u32,
-        v4: bool,
-        v6: bool,
+        reach: Reach,
     ) -> Resolution {
+        let Reach { v4, v6, .. } = reach;
         if let Some(ip) = ip_literal(host) {
             self.stats.cache_hits += 1;
-            return Resolution::Ready(SocketAddr::new(ip, port.unwrap_or(walk::SIP_PORT)));
+            let sa = SocketAddr::new(ip, port.unwrap_or(walk::SIP_PORT));
+            return Resolution::Ready(sa, None);
         }
         let Ok(name) = Name::from_text(host) else {
             // Not a valid domain name: no such name can exist.
@@ -286,13 +318,16 @@ impl Resolver {
             hash,
             v4,
             v6,
+            transport: reach.transport,
+            udp: reach.udp,
+            tcp: reach.tcp,
         };
         let mut walker = Walker::new(&self.cache, &self.hosts, now, &params);
-        let (qname, qtype) = match walker.run(&name, port) {
+        let (qname, qtype) = match walker.run(&params) {
             Step::Done(result) => {
                 self.stats.cache_hits += 1;
                 return match result {
-                    Ok(sa) => Resolution::Ready(sa),
+                    Ok((sa, t)) => Resolution::Ready(sa, t),
                     Err(f) => Resolution::Failed(f),
                 };
             }
@@ -416,7 +451,7 @@ impl Resolver {
             generation: job.generation,
         };
         let lookup = match job.state {
-            JobState::Done(Ok(sa)) => Resolution::Ready(sa),
+            JobState::Done(Ok((sa, t))) => Resolution::Ready(sa, t),
             JobState::Done(Err(f)) => Resolution::Failed(f),
             _ => return None,
         };
@@ -589,7 +624,7 @@ impl Resolver {
         };
         let params = job.params;
         let mut walker = Walker::new(&self.cache, &self.hosts, now, &params);
-        let step = walker.run(&params.host, params.port);
+        let step = walker.run(&params);
         let used = walker.used;
         self.set_pins(slot, &used);
         match step {
@@ -604,7 +639,7 @@ impl Resolver {
     }
 
     /// Ends job `slot` with `result`, leaving it for `poll_done`.
-    fn finish(&mut self, slot: usize, result: Result<SocketAddr, Failure>) {
+    fn finish(&mut self, slot: usize, result: Result<(SocketAddr, Option<Transport>), Failure>) {
         let Some(job) = self.jobs.get_mut(slot) else {
             return;
         };

@@ -527,7 +527,7 @@ mod test {
         assert_eq!(naptrs[1].replacement, name("_sip._tcp.example.test"));
 
         let mut best = [0; 4];
-        let found = order_naptr(&naptrs, SERVICE_SIP_D2U, &mut best);
+        let found = order_naptr(&naptrs, &[SERVICE_SIP_D2U], &mut best);
         assert_eq!(&best[..found], &[0]);
         // The SRV in the additional section is owned by a pointer into the
         // NAPTR's replacement field.

@@ -9,6 +9,40 @@ use super::wire::{Naptr, Srv};
 
 /// RFC 3263 §4.1: SIP over UDP.
 pub const SERVICE_SIP_D2U: &[u8] = b"SIP+D2U";
+/// RFC 3263 §4.1: SIP over TCP.
+pub const SERVICE_SIP_D2T: &[u8] = b"SIP+D2T";
+
+/// The transports we resolve for (no TLS or SCTP legs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// The NAPTR service field that names it.
+    pub fn service(self) -> &'static [u8] {
+        match self {
+            Transport::Udp => SERVICE_SIP_D2U,
+            Transport::Tcp => SERVICE_SIP_D2T,
+        }
+    }
+
+    /// The SRV label of `_sip._<proto>.<host>` (RFC 3263 §4.1).
+    pub fn srv_label(self) -> &'static [u8] {
+        match self {
+            Transport::Udp => b"_udp",
+            Transport::Tcp => b"_tcp",
+        }
+    }
+
+    /// The transport a usable NAPTR's service field names.
+    pub fn of_service(service: &[u8]) -> Option<Transport> {
+        [Transport::Udp, Transport::Tcp]
+            .into_iter()
+            .find(|t| service.eq_ignore_ascii_case(t.service()))
+    }
+}
 
 /// What SRV selection looks at: a small copy of an [`Srv`] so callers can
 /// keep cached records in any form.
@@ -72,12 +106,14 @@ pub fn select_srv(records: &[SrvChoice<'_>], hash: u32) -> Option<usize> {
     None
 }
 
-/// RFC 3263 §4.1 usability: terminal flag "S", exactly `service` (e.g.
-/// [`SERVICE_SIP_D2U`]), both case-insensitive, and a replacement (the SRV
-/// name to query) rather than a regexp.
-pub fn naptr_usable(naptr: &Naptr<'_>, service: &[u8]) -> bool {
+/// RFC 3263 §4.1 usability: terminal flag "S", exactly one of `services`
+/// (e.g. [`SERVICE_SIP_D2U`]), both case-insensitive, and a replacement
+/// (the SRV name to query) rather than a regexp.
+pub fn naptr_usable(naptr: &Naptr<'_>, services: &[&[u8]]) -> bool {
     naptr.flags.eq_ignore_ascii_case(b"s")
-        && naptr.services.eq_ignore_ascii_case(service)
+        && services
+            .iter()
+            .any(|s| naptr.services.eq_ignore_ascii_case(s))
         && naptr.regexp.is_empty()
         && !naptr.replacement.is_root()
 }
@@ -85,8 +121,8 @@ pub fn naptr_usable(naptr: &Naptr<'_>, service: &[u8]) -> bool {
 /// Writes the indices of the usable records (see [`naptr_usable`]) into
 /// `out`, best first by (order, preference), ties by replacement name;
 /// returns how many were written (at most `out.len()`).
-pub fn order_naptr(records: &[Naptr<'_>], service: &[u8], out: &mut [usize]) -> usize {
-    let keep = |n: &Naptr<'_>| naptr_usable(n, service);
+pub fn order_naptr(records: &[Naptr<'_>], services: &[&[u8]], out: &mut [usize]) -> usize {
+    let keep = |n: &Naptr<'_>| naptr_usable(n, services);
     let cmp = |a: &Naptr<'_>, b: &Naptr<'_>| {
         (a.order, a.preference, a.replacement.as_bytes()).cmp(&(
             b.order,
@@ -257,14 +293,19 @@ mod test {
         ];
         records[6].regexp = b"!^.*$!sip:x@y!";
         let mut out = [usize::MAX; 8];
-        let n = order_naptr(&records, SERVICE_SIP_D2U, &mut out);
+        let n = order_naptr(&records, &[SERVICE_SIP_D2U], &mut out);
         assert_eq!(&out[..n], &[5, 2, 1, 0]);
         let mut two = [0; 2];
-        assert_eq!(order_naptr(&records, SERVICE_SIP_D2U, &mut two), 2);
+        assert_eq!(order_naptr(&records, &[SERVICE_SIP_D2U], &mut two), 2);
         assert_eq!(two, [5, 2]);
-        let n = order_naptr(&records, b"SIP+D2T", &mut out);
+        let n = order_naptr(&records, &[b"SIP+D2T"], &mut out);
         assert_eq!(&out[..n], &[3]);
-        assert_eq!(order_naptr(&[], SERVICE_SIP_D2U, &mut out), 0);
-        assert!(!naptr_usable(&records[4], SERVICE_SIP_D2U));
+        // Both transports: one order over all of them.
+        let n = order_naptr(&records, &[SERVICE_SIP_D2U, SERVICE_SIP_D2T], &mut out);
+        assert_eq!(&out[..n], &[3, 5, 2, 1, 0]);
+        assert_eq!(order_naptr(&[], &[SERVICE_SIP_D2U], &mut out), 0);
+        assert!(!naptr_usable(&records[4], &[SERVICE_SIP_D2U]));
+        assert_eq!(Transport::of_service(b"sip+d2t"), Some(Transport::Tcp));
+        assert_eq!(Transport::of_service(b"SIP+D2S"), None);
     }
 }

@@ -361,7 +361,7 @@ impl Proxy {
             let o = match result {
                 // The answer is in the cache now: the request goes through
                 // the whole path again and finds it there.
-                Resolution::Ready(_) | Resolution::Pending(_) => {
+                Resolution::Ready(..) | Resolution::Pending(_) => {
                     self.dispatch(cx, leg, src, data, out)
                 }
                 Resolution::Failed(f) => {

@@ -23,7 +23,7 @@ use super::token::MAX_PLAIN;
 use super::{leg, Branch, Proxy};
 use crate::config::Route;
 use crate::cx::Cx;
-use crate::dns::{Failure, Resolution};
+use crate::dns::{Failure, Reach, Resolution, Transport};
 
 use crate::output::{Transmit, Why};
 use crate::registrar::Lookup;
@@ -99,8 +99,10 @@ pub(super) struct Hop<'a> {
     pub dst: SocketAddr,
     /// A `--route` rule chose it.
     pub routed: bool,
-    /// `;transport=`: Some(true) for TCP, Some(false) for UDP.
+    /// `;transport=` or DNS: Some(true) for TCP, Some(false) for UDP.
     pub tcp: Option<bool>,
+    /// The transport a NAPTR or SRV record chose, when the URI named none.
+    pub dns: Option<Transport>,
 }
 
 impl Proxy {
@@ -135,10 +137,20 @@ impl Proxy {
         };
         let target = self.remote_target(cx.now, in_leg, src, start, &popped, &mut tbuf)?;
         let mut host_buf = [0u8; 256];
-        let hop = self.next_hop(cx.now, in_leg, src, m, &target, &popped, &mut host_buf)?;
+        let next = |p: &mut Self, only, buf: &mut [u8; 256]| {
+            p.next_hop(cx.now, in_leg, src, m, &target, &popped, only, buf)
+        };
+        let mut hop = next(self, None, &mut host_buf)?;
         self.addressed_to_us(m, &target, &popped, &hop)?;
         let l = self.check_loop(m)?;
-        let out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
+        let mut out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
+        if hop.dns.is_some_and(|t| !self.leg_has(out_leg, t)) {
+            // DNS chose a transport this leg lacks (another leg has it):
+            // ask again for the transports of this leg alone.
+            hop = next(self, Some(out_leg), &mut host_buf)?;
+            self.addressed_to_us(m, &target, &popped, &hop)?;
+            out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
+        }
         self.check_trust(in_leg, out_leg, &target, &popped, &hop)?;
         let mut out_tcp = self.out_transport(out_leg, hop.tcp)?;
 
@@ -186,6 +198,13 @@ impl Proxy {
             Transmit::leg(out_leg, hop.dst, len)
         };
         Ok((tx, note))
+    }
+
+    fn leg_has(&self, leg: usize, t: Transport) -> bool {
+        self.legs.get(leg).is_some_and(|l| match t {
+            Transport::Udp => l.udp,
+            Transport::Tcp => l.tcp,
+        })
     }
 
     /// Step 7c: TCP when the next hop asks for it (`;transport=tcp`) or the
@@ -376,7 +395,8 @@ impl Proxy {
     /// (honouring `maddr`); a next hop from the Request-URI may be replaced
     /// by a `--route` for its domain, else by the `--upstream` proxy (not
     /// for targets inside a leg's `net=`). A contact behind NAT is reached
-    /// at the address it was seen sending from.
+    /// at the address it was seen sending from. `only`: DNS looks for the
+    /// transports of this leg alone (else of all legs).
     #[allow(clippy::too_many_arguments)]
     fn next_hop<'a>(
         &mut self,
@@ -386,6 +406,7 @@ impl Proxy {
         m: &Message,
         target: &Target<'a>,
         popped: &Popped<'a>,
+        only: Option<usize>,
         host_buf: &mut [u8; 256],
     ) -> Result<Hop<'a>, Refuse> {
         let uri = popped.next.unwrap_or(target.uri);
@@ -395,7 +416,7 @@ impl Proxy {
                 Why::BadScheme,
             ));
         }
-        let tcp = match uri.param_value(b"transport") {
+        let mut tcp = match uri.param_value(b"transport") {
             None => None,
             Some(t) if t.eq_ignore_ascii_case(b"udp") => Some(false),
             Some(t) if t.eq_ignore_ascii_case(b"tcp") => Some(true),
@@ -439,13 +460,20 @@ impl Proxy {
             Found::Binding { source, .. } => Some(source),
             Found::AsIs => None,
         };
+        let mut dns = None;
         let dst = match observed {
             // The source we saw the contact's owner send from (it is
             // behind NAT; its own Contact is not reachable).
             Some(nat) => nat,
             None => match parse_ip(host) {
                 Some(ip) => SocketAddr::new(ip, port.unwrap_or(5060)),
-                None => self.resolve(now, in_leg, src, m, host, port)?,
+                None => {
+                    let (dst, by_dns) = self.resolve(now, in_leg, src, m, host, port, tcp, only)?;
+                    // A NAPTR or SRV record of the transport (RFC 3263 §4.1).
+                    dns = by_dns.filter(|_| tcp.is_none());
+                    tcp = tcp.or(by_dns.map(|t| t == Transport::Tcp));
+                    dst
+                }
             },
         };
         Ok(Hop {
@@ -453,11 +481,14 @@ impl Proxy {
             dst,
             routed,
             tcp,
+            dns,
         })
     }
 
-    /// A host name to an address: from the cache at once, else the request
-    /// waits (parked) for the answer.
+    /// A host name to an address, and the transport DNS chose for it: from
+    /// the cache at once, else the request waits (parked) for the answer.
+    /// `tcp`: the URI's `;transport=`; `only`: see [`Proxy::next_hop`].
+    #[allow(clippy::too_many_arguments)]
     fn resolve(
         &mut self,
         now: Instant,
@@ -466,20 +497,33 @@ impl Proxy {
         m: &Message,
         host: &[u8],
         port: Option<u16>,
-    ) -> Result<SocketAddr, Refuse> {
+        tcp: Option<bool>,
+        only: Option<usize>,
+    ) -> Result<(SocketAddr, Option<Transport>), Refuse> {
         let Some(res) = self.resolver.as_mut() else {
             return Err(unavailable(Why::NoResolver));
         };
         if self.parked.holds(src, m.buf()) {
             return Err(Refuse::Drop(Why::DnsRetransmission));
         }
-        let v4 = self.legs.iter().any(|l| l.addr.is_ipv4());
-        let v6 = self.legs.iter().any(|l| l.addr.is_ipv6());
+        let legs = self
+            .legs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o == *i))
+            .map(|(_, l)| l);
+        let reach = Reach {
+            v4: legs.clone().any(|l| l.addr.is_ipv4()),
+            v6: legs.clone().any(|l| l.addr.is_ipv6()),
+            udp: legs.clone().any(|l| l.udp),
+            tcp: legs.clone().any(|l| l.tcp),
+            transport: tcp.map(|t| if t { Transport::Tcp } else { Transport::Udp }),
+        };
         // The same Call-ID picks the same SRV target, so a CANCEL follows
         // its INVITE (RFC 3261 §16.11).
         let hash = fnv1a(m.call_id().unwrap_or_default());
-        match res.resolve(now, host, port, hash, v4, v6) {
-            Resolution::Ready(a) => Ok(a),
+        match res.resolve(now, host, port, hash, reach) {
+            Resolution::Ready(a, t) => Ok((a, t)),
             // RFC 3263 leaves the code to us: 404 for a name that does not
             // exist (it may be a local fault, so not 604), 503 otherwise.
             Resolution::Failed(Failure::NxDomain) => Err(not_found(Why::DnsNotFound)),

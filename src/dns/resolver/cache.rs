@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::dns::{Name, Negative, QType};
+use crate::dns::{Name, Negative, QType, Transport};
 use crate::time::Instant;
 
 /// Addresses kept per name: enough to spread load, small enough that the
@@ -57,8 +57,9 @@ pub(crate) enum Value {
     Addrs(heapless::Vec<IpAddr, MAX_ADDRS>),
     /// SRV records, sorted, at least one (targets may be the root).
     Srv(heapless::Vec<SrvRec, MAX_SRV>),
-    /// Usable SIP+D2U replacements in NAPTR order, at least one.
-    Naptr(heapless::Vec<Name, MAX_NAPTR>),
+    /// Usable SIP+D2U and SIP+D2T replacements in NAPTR order, at least
+    /// one, each with its transport.
+    Naptr(heapless::Vec<(Name, Transport), MAX_NAPTR>),
 }
 
 struct Entry {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use super::cache::{push_sorted, Cache, SrvRec, Value, MAX_ADDRS, MAX_NAPTR, MAX_SRV};
 use crate::dns::{
     clamp_ttl, naptr_usable, order_naptr, Name, Naptr, Negative, QType, RData, Records, Response,
-    MIN_TTL, SERVICE_SIP_D2U,
+    Transport, MIN_TTL, SERVICE_SIP_D2T, SERVICE_SIP_D2U,
 };
 use crate::time::Instant;
 
@@ -83,7 +83,7 @@ pub(crate) fn store(fill: &mut CacheFill<'_>, resp: &Response<'_>) {
     }
     match &value {
         Value::Naptr(names) => {
-            for name in names {
+            for (name, _) in names {
                 let (recs, ttl) = srvs(owned_by(resp.additional(), name));
                 if let (false, Some(ttl)) = (recs.is_empty(), ttl) {
                     glue_addresses(fill, resp, &recs);
@@ -172,25 +172,29 @@ fn srvs<'p>(
     (recs, ttl)
 }
 
-/// The usable SIP+D2U replacements in NAPTR order, and the lowest TTL of
-/// all the NAPTRs (a set with none usable is cached as NODATA for it).
-fn naptrs(resp: &Response<'_>) -> (heapless::Vec<Name, MAX_NAPTR>, Option<u32>) {
+/// The usable SIP+D2U and SIP+D2T replacements in NAPTR order (the walk
+/// skips the transports we have no leg for), and the lowest TTL of all the
+/// NAPTRs (a set with none usable is cached as NODATA for it).
+fn naptrs(resp: &Response<'_>) -> (heapless::Vec<(Name, Transport), MAX_NAPTR>, Option<u32>) {
+    const SERVICES: [&[u8]; 2] = [SERVICE_SIP_D2U, SERVICE_SIP_D2T];
     let mut usable = heapless::Vec::<Naptr<'_>, MAX_NAPTR_SEEN>::new();
     let mut ttl = None;
     for r in resp.matching() {
         if let RData::Naptr(n) = r.data {
             ttl = Some(ttl.map_or(r.ttl, |t: u32| t.min(r.ttl)));
-            if naptr_usable(&n, SERVICE_SIP_D2U) {
+            if naptr_usable(&n, &SERVICES) {
                 let _ = usable.push(n);
             }
         }
     }
     let mut order = [0usize; MAX_NAPTR];
-    let count = order_naptr(&usable, SERVICE_SIP_D2U, &mut order);
+    let count = order_naptr(&usable, &SERVICES, &mut order);
     let mut names = heapless::Vec::new();
     for i in order.iter().take(count) {
         if let Some(n) = usable.get(*i) {
-            let _ = names.push(n.replacement);
+            if let Some(t) = Transport::of_service(n.services) {
+                let _ = names.push((n.replacement, t));
+            }
         }
     }
     (names, ttl)

@@ -13,6 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::*;
 use crate::dns::{select_srv, SrvChoice};
 
+/// What a NAPTR or SRV lookup names for SIP over UDP.
+const UDP: Option<Transport> = Some(Transport::Udp);
+
 const A: u16 = 1;
 const CNAME: u16 = 5;
 const AAAA: u16 = 28;
@@ -322,8 +325,13 @@ impl Net {
     }
 
     fn resolve(&mut self, host: &str, port: Option<u16>, hash: u32) -> Resolution {
-        self.r
-            .resolve(self.now, host.as_bytes(), port, hash, true, false)
+        self.r.resolve(
+            self.now,
+            host.as_bytes(),
+            port,
+            hash,
+            Reach::udp(true, false),
+        )
     }
 
     fn sent(&mut self) -> Vec<Sent> {
@@ -457,14 +465,17 @@ fn naptr_srv_a_chain() {
             ("pbx.provider.test", A),
         ])
     );
-    assert_eq!(net.done(), [(t, Resolution::Ready(sa("192.0.2.20:5070")))]);
+    assert_eq!(
+        net.done(),
+        [(t, Resolution::Ready(sa("192.0.2.20:5070"), UDP))]
+    );
     assert_eq!(net.done(), []);
     let s = net.r.stats().clone();
     assert_eq!((s.queries_sent, s.answers, s.cache_misses), (3, 3, 1));
     // Now all cached: ready at once, nothing sent.
     assert_eq!(
         net.resolve("example.test", None, 99),
-        Resolution::Ready(sa("192.0.2.20:5070"))
+        Resolution::Ready(sa("192.0.2.20:5070"), UDP)
     );
     assert!(net.sent().is_empty());
     assert_eq!(net.r.stats().cache_hits, 1);
@@ -478,7 +489,10 @@ fn additional_section_fills_the_cache() {
     pending(net.resolve("example.test", None, 7));
     // SRV and A came with the NAPTR answer.
     assert_eq!(net.serve(&zone), asked(&[("example.test", NAPTR)]));
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.20:5070")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.20:5070"), UDP)
+    );
     // Glue for names the answer does not point at is not taken.
     pending(net.resolve("c.test", Some(5060), 0));
     let s = net.sent().remove(0);
@@ -487,7 +501,10 @@ fn additional_section_fills_the_cache() {
         a("pbx.b.test", 300, "203.0.113.66"),
     ];
     net.answer(&s, &packet(&s.q, &s.pkt, 0, &evil[..1], None, &evil[1..]));
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.31:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.31:5060"), None)
+    );
     pending(net.resolve("pbx.b.test", Some(5060), 0));
 }
 
@@ -497,7 +514,10 @@ fn explicit_port_queries_a_only() {
     let zone = sip_zone();
     pending(net.resolve("pbx.provider.test", Some(5080), 0));
     assert_eq!(net.serve(&zone), asked(&[("pbx.provider.test", A)]));
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.20:5080")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.20:5080"), None)
+    );
 }
 
 #[test]
@@ -518,7 +538,10 @@ fn no_usable_naptr_uses_sip_udp_srv() {
             ("sip.example.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.40:5062")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.40:5062"), UDP)
+    );
     // No NAPTR at all (NODATA): the same path.
     let zone = Zone::new(vec![
         a("other.test", 300, "192.0.2.41"),
@@ -530,7 +553,127 @@ fn no_usable_naptr_uses_sip_udp_srv() {
         net.serve(&zone),
         asked(&[("other.test", NAPTR), ("_sip._udp.other.test", SRV)])
     );
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.40:5062")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.40:5062"), UDP)
+    );
+}
+
+/// What a NAPTR or SRV lookup names for SIP over TCP.
+const TCP: Option<Transport> = Some(Transport::Tcp);
+
+fn tcp_reach() -> Reach {
+    Reach {
+        tcp: true,
+        ..Reach::udp(true, false)
+    }
+}
+
+#[test]
+fn naptr_order_picks_tcp_when_we_have_a_tcp_leg() {
+    // sip_zone's D2T has the lower order: with a TCP leg it wins.
+    let mut zone = sip_zone();
+    zone.rrs.push(a("tcp.provider.test", 300, "192.0.2.21"));
+    let mut net = Net::new();
+    let now = net.now;
+    pending(net.r.resolve(now, b"example.test", None, 7, tcp_reach()));
+    assert_eq!(
+        net.serve(&zone),
+        asked(&[
+            ("example.test", NAPTR),
+            ("_sip._tcp.sip.provider.test", SRV),
+            ("tcp.provider.test", A),
+        ])
+    );
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.21:5070"), TCP)
+    );
+    // From the same cache, a proxy without TCP takes the D2U record.
+    pending(net.resolve("example.test", None, 7));
+    net.serve(&zone);
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.20:5070"), UDP)
+    );
+    // A TCP-only proxy never asks for the UDP SRV.
+    let tcp_only = Reach {
+        udp: false,
+        ..tcp_reach()
+    };
+    assert_eq!(
+        net.r.resolve(now, b"example.test", None, 7, tcp_only),
+        Resolution::Ready(sa("192.0.2.21:5070"), TCP)
+    );
+}
+
+#[test]
+fn without_naptr_tcp_srv_follows_udp_srv() {
+    // RFC 3263 §4.1: no NAPTR, so an SRV query per transport we have,
+    // UDP first; only _sip._tcp exists.
+    let zone = Zone::new(vec![
+        srv("_sip._tcp.t.test", 0, 0, 5090, "edge.t.test"),
+        a("edge.t.test", 300, "192.0.2.42"),
+    ]);
+    let mut net = Net::new();
+    let now = net.now;
+    pending(net.r.resolve(now, b"t.test", None, 0, tcp_reach()));
+    assert_eq!(
+        net.serve(&zone),
+        asked(&[
+            ("t.test", NAPTR),
+            ("_sip._udp.t.test", SRV),
+            ("_sip._tcp.t.test", SRV),
+            ("edge.t.test", A),
+        ])
+    );
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.42:5090"), TCP)
+    );
+    // Without a TCP leg the same name has no SRV for us: A on 5060.
+    let zone = Zone::new(vec![
+        srv("_sip._tcp.u.test", 0, 0, 5090, "edge.t.test"),
+        a("u.test", 300, "192.0.2.43"),
+    ]);
+    pending(net.resolve("u.test", None, 0));
+    assert_eq!(
+        net.serve(&zone),
+        asked(&[("u.test", NAPTR), ("_sip._udp.u.test", SRV), ("u.test", A)])
+    );
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.43:5060"), None)
+    );
+}
+
+#[test]
+fn a_transport_in_the_uri_asks_its_srv_alone() {
+    // `;transport=tcp`: no NAPTR, _sip._tcp only (RFC 3263 §4.1).
+    let mut zone = sip_zone();
+    zone.rrs.push(srv(
+        "_sip._tcp.example.test",
+        0,
+        0,
+        5071,
+        "tcp.provider.test",
+    ));
+    zone.rrs.push(a("tcp.provider.test", 300, "192.0.2.21"));
+    let mut net = Net::new();
+    let now = net.now;
+    let uri_tcp = Reach {
+        transport: Some(Transport::Tcp),
+        ..tcp_reach()
+    };
+    pending(net.r.resolve(now, b"example.test", None, 0, uri_tcp));
+    assert_eq!(
+        net.serve(&zone),
+        asked(&[("_sip._tcp.example.test", SRV), ("tcp.provider.test", A)])
+    );
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.21:5071"), TCP)
+    );
 }
 
 #[test]
@@ -546,7 +689,10 @@ fn no_srv_falls_back_to_a_on_5060() {
             ("plain.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.50:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.50:5060"), None)
+    );
     // NAPTRs whose SRVs all come up empty fall back the same way.
     let zone = Zone::new(vec![
         naptr("n.test", 10, "SIP+D2U", "_sip._udp.gone.test"),
@@ -561,7 +707,10 @@ fn no_srv_falls_back_to_a_on_5060() {
             ("n.test", A)
         ])
     );
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.51:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.51:5060"), None)
+    );
 }
 
 #[test]
@@ -572,7 +721,7 @@ fn cname_chain_followed_with_its_shortest_ttl() {
     ]);
     let mut net = Net::new();
     let got = net.resolve_served("www.example.test", Some(5060), 0, &zone);
-    assert_eq!(got, Resolution::Ready(sa("192.0.2.80:5060")));
+    assert_eq!(got, Resolution::Ready(sa("192.0.2.80:5060"), None));
     net.now = net.later(29_999);
     assert_eq!(net.resolve("www.example.test", Some(5060), 0), got);
     net.now = net.later(1);
@@ -605,7 +754,7 @@ fn srv_priority_and_weight_deterministic_per_hash() {
     for (i, net) in nets.iter_mut().enumerate() {
         let zone = weighted_zone(i == 1);
         let first = net.resolve_served("w.test", None, 0, &zone);
-        assert_eq!(first, Resolution::Ready(sa("192.0.2.11:5060")));
+        assert_eq!(first, Resolution::Ready(sa("192.0.2.11:5060"), UDP));
     }
     let recs = [
         SrvChoice {
@@ -635,7 +784,7 @@ fn srv_priority_and_weight_deterministic_per_hash() {
             sa("192.0.2.12:5070")
         };
         let got = nets[0].resolve("w.test", None, hash);
-        assert_eq!(got, Resolution::Ready(want), "hash {hash}");
+        assert_eq!(got, Resolution::Ready(want, UDP), "hash {hash}");
         // The server's record order does not matter, nor does asking again.
         assert_eq!(nets[1].resolve("w.test", None, hash), got);
         assert_eq!(nets[0].resolve("w.test", None, hash), got);
@@ -671,12 +820,15 @@ fn srv_failover_to_next_target_then_priority() {
             ("backup.f.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.13:5080")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.13:5080"), UDP)
+    );
     // Every hash now lands on the backup, from the cache.
     for hash in 0..20 {
         assert_eq!(
             net.resolve("f.test", None, hash),
-            Resolution::Ready(sa("192.0.2.13:5080"))
+            Resolution::Ready(sa("192.0.2.13:5080"), UDP)
         );
     }
     // SRV records exist but none reachable: no fallback to the A record.
@@ -736,34 +888,48 @@ fn aaaa_only_without_v4_legs() {
     ]);
     let mut net = Net::new();
     let now = net.now;
-    pending(net.r.resolve(now, b"d.test", Some(5060), 0, false, true));
+    pending(
+        net.r
+            .resolve(now, b"d.test", Some(5060), 0, Reach::udp(false, true)),
+    );
     assert_eq!(net.serve(&zone), asked(&[("d.test", AAAA)]));
     assert_eq!(
         net.done()[0].1,
-        Resolution::Ready(sa("[2001:db8::60]:5060"))
+        Resolution::Ready(sa("[2001:db8::60]:5060"), None)
     );
     // Both families: A first, and AAAA not asked when A answers.
-    pending(net.r.resolve(now, b"d.test", Some(5060), 0, true, true));
+    pending(
+        net.r
+            .resolve(now, b"d.test", Some(5060), 0, Reach::udp(true, true)),
+    );
     assert_eq!(net.serve(&zone), asked(&[("d.test", A)]));
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.60:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.60:5060"), None)
+    );
     // Both families, no A (NODATA): AAAA next.
-    pending(net.r.resolve(now, b"six.test", Some(5060), 0, true, true));
+    pending(
+        net.r
+            .resolve(now, b"six.test", Some(5060), 0, Reach::udp(true, true)),
+    );
     assert_eq!(
         net.serve(&zone),
         asked(&[("six.test", A), ("six.test", AAAA)])
     );
     assert_eq!(
         net.done()[0].1,
-        Resolution::Ready(sa("[2001:db8::61]:5060"))
+        Resolution::Ready(sa("[2001:db8::61]:5060"), None)
     );
     // v4 only, name with only AAAA: no usable record.
     assert_eq!(
-        net.r.resolve(now, b"six.test", Some(5060), 0, true, false),
+        net.r
+            .resolve(now, b"six.test", Some(5060), 0, Reach::udp(true, false)),
         Resolution::Failed(Failure::Unavailable)
     );
     // No legs at all.
     assert_eq!(
-        net.r.resolve(now, b"d.test", Some(5060), 0, false, false),
+        net.r
+            .resolve(now, b"d.test", Some(5060), 0, Reach::udp(false, false)),
         Resolution::Failed(Failure::Unavailable)
     );
 }
@@ -775,7 +941,7 @@ fn cache_hit_then_ttl_expiry() {
     let zone = Zone::new(vec![a("t.test", 30, "192.0.2.70")]);
     let mut net = Net::new();
     let got = net.resolve_served("t.test", Some(5060), 0, &zone);
-    assert_eq!(got, Resolution::Ready(sa("192.0.2.70:5060")));
+    assert_eq!(got, Resolution::Ready(sa("192.0.2.70:5060"), None));
     let start = net.now;
     net.now = net.later(29_999);
     assert_eq!(net.resolve("T.Test", Some(5060), 0), got);
@@ -790,7 +956,7 @@ fn cache_hit_then_ttl_expiry() {
     net.now = net.later(4_999);
     assert!(matches!(
         net.resolve("z.test", Some(5060), 0),
-        Resolution::Ready(_)
+        Resolution::Ready(..)
     ));
     net.now = net.later(1);
     pending(net.resolve("z.test", Some(5060), 0));
@@ -879,7 +1045,7 @@ fn full_cache_evicts_soonest_expiry() {
     // b (50 s) went; the others are still cached.
     for h in ["a.test", "c.test", "d.test", "e.test"] {
         assert!(
-            matches!(net.resolve(h, Some(1), 0), Resolution::Ready(_)),
+            matches!(net.resolve(h, Some(1), 0), Resolution::Ready(..)),
             "{h}"
         );
     }
@@ -907,8 +1073,8 @@ fn answers_usable_when_every_cache_slot_is_pinned() {
     assert_eq!(
         done,
         [
-            (tp, Resolution::Ready(sa("192.0.2.91:5060"))),
-            (tq, Resolution::Ready(sa("192.0.2.92:5060"))),
+            (tp, Resolution::Ready(sa("192.0.2.91:5060"), UDP)),
+            (tq, Resolution::Ready(sa("192.0.2.92:5060"), UDP)),
         ]
     );
 }
@@ -959,7 +1125,10 @@ fn pins_keep_a_chain_from_thrashing() {
     // the chain's NAPTR.
     net.answer(&srv_query, &zone.reply(&srv_query.pkt));
     assert_eq!(net.serve(&zone), asked(&[("sip.r.test", A)]));
-    assert_eq!(net.done(), [(t, Resolution::Ready(sa("192.0.2.93:5060")))]);
+    assert_eq!(
+        net.done(),
+        [(t, Resolution::Ready(sa("192.0.2.93:5060"), UDP))]
+    );
 }
 
 // ---- /etc/hosts, literals, capacity ----
@@ -977,11 +1146,11 @@ fn hosts_file_answers_first() {
     let mut net = Net::with(c);
     assert_eq!(
         net.resolve("PBX.Example.Test.", None, 0),
-        Resolution::Ready(sa("192.0.2.10:5060"))
+        Resolution::Ready(sa("192.0.2.10:5060"), None)
     );
     assert_eq!(
         net.resolve("pbx.example.test", Some(5080), 0),
-        Resolution::Ready(sa("192.0.2.10:5080"))
+        Resolution::Ready(sa("192.0.2.10:5080"), None)
     );
     assert!(net.sent().is_empty());
     // A v6 hosts entry is no use without v6 legs: DNS is asked.
@@ -990,8 +1159,8 @@ fn hosts_file_answers_first() {
     let now = net.now;
     assert_eq!(
         net.r
-            .resolve(now, b"six.example.test", None, 0, false, true),
-        Resolution::Ready(sa("[2001:db8::10]:5060"))
+            .resolve(now, b"six.example.test", None, 0, Reach::udp(false, true)),
+        Resolution::Ready(sa("[2001:db8::10]:5060"), None)
     );
     // An SRV target found in /etc/hosts needs no address query.
     let zone = Zone::new(vec![
@@ -1003,7 +1172,10 @@ fn hosts_file_answers_first() {
         net.serve(&zone),
         asked(&[("corp.test", NAPTR), ("_sip._udp.corp.test", SRV)])
     );
-    assert_eq!(net.done(), [(t, Resolution::Ready(sa("192.0.2.10:5066")))]);
+    assert_eq!(
+        net.done(),
+        [(t, Resolution::Ready(sa("192.0.2.10:5066"), UDP))]
+    );
 }
 
 #[test]
@@ -1011,11 +1183,11 @@ fn ip_literals_answered_as_they_are() {
     let mut net = Net::new();
     assert_eq!(
         net.resolve("192.0.2.1", None, 0),
-        Resolution::Ready(sa("192.0.2.1:5060"))
+        Resolution::Ready(sa("192.0.2.1:5060"), None)
     );
     assert_eq!(
         net.resolve("[2001:db8::1]", Some(5070), 0),
-        Resolution::Ready(sa("[2001:db8::1]:5070"))
+        Resolution::Ready(sa("[2001:db8::1]:5070"), None)
     );
     assert!(net.sent().is_empty());
 }
@@ -1069,13 +1241,13 @@ fn identical_questions_share_one_query() {
     );
     let mut done = net.done();
     done.sort_by_key(|d| d.0.index());
-    let want = Resolution::Ready(sa("192.0.2.20:5070"));
+    let want = Resolution::Ready(sa("192.0.2.20:5070"), UDP);
     assert_eq!(
         done,
         [
             (t1, want),
             (t2, want),
-            (t3, Resolution::Ready(sa("192.0.2.20:5060")))
+            (t3, Resolution::Ready(sa("192.0.2.20:5060"), None))
         ]
     );
     assert_eq!(net.r.stats().queries_sent, 3);
@@ -1092,15 +1264,21 @@ fn waiters_of_one_answer_go_separate_ways() {
     )]);
     let mut net = Net::new();
     let now = net.now;
-    let dual = pending(net.r.resolve(now, b"x.test", Some(5060), 0, true, true));
-    let v4 = pending(net.r.resolve(now, b"x.test", Some(5060), 0, true, false));
+    let dual = pending(
+        net.r
+            .resolve(now, b"x.test", Some(5060), 0, Reach::udp(true, true)),
+    );
+    let v4 = pending(
+        net.r
+            .resolve(now, b"x.test", Some(5060), 0, Reach::udp(true, false)),
+    );
     assert_eq!(net.serve(&zone), asked(&[("x.test", A), ("x.test", AAAA)]));
     let mut done = net.done();
     done.sort_by_key(|d| d.0.index());
     assert_eq!(
         done,
         [
-            (dual, Resolution::Ready(sa("[2001:db8::7]:5060"))),
+            (dual, Resolution::Ready(sa("[2001:db8::7]:5060"), None)),
             (v4, Resolution::Failed(Failure::Unavailable)),
         ]
     );
@@ -1126,7 +1304,7 @@ fn ids_and_source_sockets_are_random() {
     // Another seed, other IDs.
     let mut other = Resolver::new(cfg(16, 4), 43);
     let now = Instant(0);
-    other.resolve(now, b"h0.test", Some(1), 0, true, false);
+    other.resolve(now, b"h0.test", Some(1), 0, Reach::udp(true, false));
     let mut buf = [0u8; 512];
     let (_, _, len) = other.poll_query(&mut buf).unwrap();
     let q = Question::parse(&buf[..len]);
@@ -1168,7 +1346,10 @@ fn spoofed_or_misdirected_answers_ignored() {
     assert_eq!(net.r.stats().ignored, 8);
     assert_eq!(net.done(), []);
     net.r.handle_answer(now, s.sock, server(), &good);
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.5:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.5:5060"), None)
+    );
     // The same answer again is late: ignored.
     net.r.handle_answer(now, s.sock, server(), &good);
     assert_eq!(net.r.stats().ignored, 9);
@@ -1214,7 +1395,7 @@ fn mutated_answers_never_panic() {
     ]);
     assert_eq!(
         net.resolve_served("fresh.test", None, 0, &zone),
-        Resolution::Ready(sa("192.0.2.99:5060"))
+        Resolution::Ready(sa("192.0.2.99:5060"), UDP)
     );
 }
 
@@ -1253,7 +1434,10 @@ fn truncated_answer_uses_what_is_there() {
             ("sip.tc.test", A),
         ])
     );
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.9:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.9:5060"), UDP)
+    );
 }
 
 #[test]
@@ -1365,7 +1549,10 @@ fn late_answer_to_the_first_transmission_accepted() {
     let retry = net.run_until(net.later(2_500));
     assert_eq!(retry.len(), 1);
     net.answer(&first, &zone.reply(&first.pkt));
-    assert_eq!(net.done()[0].1, Resolution::Ready(sa("192.0.2.8:5060")));
+    assert_eq!(
+        net.done()[0].1,
+        Resolution::Ready(sa("192.0.2.8:5060"), None)
+    );
     // The retry's answer, coming after, is ignored.
     net.answer(&retry[0], &zone.reply(&retry[0].pkt));
     assert_eq!(net.r.stats().ignored, 1);

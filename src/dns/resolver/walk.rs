@@ -1,6 +1,6 @@
-//! RFC 3263 §4 for UDP as a pure function of the cache: walk NAPTR → SRV
-//! → A/AAAA as far as cached answers go, and either finish or name the one
-//! query still needed. Every answer re-runs the walk from the top, so the
+//! RFC 3263 §4 for UDP and TCP as a pure function of the cache: walk NAPTR
+//! → SRV → A/AAAA as far as cached answers go, and either finish or name
+//! the one query still needed. Every answer re-runs the walk from the top, so the
 //! target depends only on the inputs and the cache: a CANCEL re-resolved
 //! from the same cache lands where its INVITE went.
 
@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::cache::{Cache, SrvRec, Value, MAX_SRV};
 use super::Failure;
-use crate::dns::{select_srv, Name, Negative, QType, SrvChoice};
+use crate::dns::{select_srv, Name, Negative, QType, SrvChoice, Transport};
 use crate::time::Instant;
 
 /// Cache slots one walk pins; a walk reading more (many failed SRV
@@ -23,7 +23,9 @@ pub(crate) const SIP_PORT: u16 = 5060;
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Step {
-    Done(Result<SocketAddr, Failure>),
+    /// The address, and the transport when a NAPTR or SRV record chose it
+    /// (`None`: a plain address lookup; the URI's transport, else UDP).
+    Done(Result<(SocketAddr, Option<Transport>), Failure>),
     /// This answer is missing (or expired) from the cache.
     Need(Name, QType),
 }
@@ -54,6 +56,11 @@ pub(crate) struct Inputs {
     pub hash: u32,
     pub v4: bool,
     pub v6: bool,
+    /// The URI's `;transport=`: only its SRV is asked (RFC 3263 §4.1).
+    pub transport: Option<Transport>,
+    /// Transports we have legs for.
+    pub udp: bool,
+    pub tcp: bool,
 }
 
 pub(crate) struct Walker<'a> {
@@ -63,6 +70,8 @@ pub(crate) struct Walker<'a> {
     pub hash: u32,
     pub v4: bool,
     pub v6: bool,
+    pub udp: bool,
+    pub tcp: bool,
     /// Cache slots read, to pin while the resolution waits.
     pub used: heapless::Vec<usize, MAX_PINS>,
 }
@@ -81,33 +90,54 @@ impl<'a> Walker<'a> {
             hash: p.hash,
             v4: p.v4,
             v6: p.v6,
+            udp: p.udp,
+            tcp: p.tcp,
             used: heapless::Vec::new(),
         }
     }
 
-    pub fn run(&mut self, host: &Name, port: Option<u16>) -> Step {
-        if let Some(port) = port {
+    pub fn run(&mut self, p: &Inputs) -> Step {
+        let host = &p.host;
+        if let Some(port) = p.port {
             // §4.2: an explicit port means no NAPTR and no SRV.
             return self.host_address(host, port);
         }
         // /etc/hosts names are local: no SRV for them.
         if let Some(ip) = self.in_hosts(host) {
-            return Step::Done(Ok(SocketAddr::new(ip, SIP_PORT)));
+            return Step::Done(Ok((SocketAddr::new(ip, SIP_PORT), None)));
         }
-        let Some(naptr) = self.get(host, QType::Naptr) else {
-            return Step::Need(*host, QType::Naptr);
-        };
         let mut found = false;
-        if let Value::Naptr(names) = naptr {
-            for name in names {
-                match self.srv(name) {
+        // §4.1: a transport in the URI asks for its SRV alone; else the
+        // NAPTRs name transports and their order, and without a usable one
+        // we ask SRV for each transport we have, UDP first.
+        let naptr = match p.transport {
+            Some(_) => None,
+            None => match self.get(host, QType::Naptr) {
+                None => return Step::Need(*host, QType::Naptr),
+                Some(Value::Naptr(names)) => Some(names),
+                Some(_) => None,
+            },
+        };
+        let mut usable = false;
+        for (name, t) in naptr.into_iter().flatten() {
+            if self.has(*t) {
+                usable = true;
+                match self.srv(name, *t) {
                     SrvOutcome::Step(step) => return step,
                     SrvOutcome::NotFound => {}
                     SrvOutcome::Exhausted => found = true,
                 }
             }
-        } else if let Some(name) = sip_udp(host) {
-            match self.srv(&name) {
+        }
+        let fallback = match p.transport {
+            Some(t) => [Some(t), None],
+            None => [Transport::Udp, Transport::Tcp].map(|t| Some(t).filter(|t| self.has(*t))),
+        };
+        for t in fallback.into_iter().flatten().filter(|_| !usable) {
+            let Some(name) = sip_srv(host, t) else {
+                continue;
+            };
+            match self.srv(&name, t) {
                 SrvOutcome::Step(step) => return step,
                 SrvOutcome::NotFound => {}
                 SrvOutcome::Exhausted => found = true,
@@ -123,17 +153,25 @@ impl<'a> Walker<'a> {
     /// The final address step for the request's own host.
     fn host_address(&mut self, host: &Name, port: u16) -> Step {
         match self.address(host, port) {
-            Addr::Ready(sa) => Step::Done(Ok(sa)),
+            Addr::Ready(sa) => Step::Done(Ok((sa, None))),
             Addr::Need(name, qtype) => Step::Need(name, qtype),
             Addr::Negative(Negative::NxDomain) => Step::Done(Err(Failure::NxDomain)),
             Addr::Negative(Negative::NoData) => Step::Done(Err(Failure::Unavailable)),
         }
     }
 
-    fn srv(&mut self, owner: &Name) -> SrvOutcome {
+    /// We have a leg for `t`.
+    fn has(&self, t: Transport) -> bool {
+        match t {
+            Transport::Udp => self.udp,
+            Transport::Tcp => self.tcp,
+        }
+    }
+
+    fn srv(&mut self, owner: &Name, t: Transport) -> SrvOutcome {
         match self.get(owner, QType::Srv) {
             None => SrvOutcome::Step(Step::Need(*owner, QType::Srv)),
-            Some(Value::Srv(records)) => self.targets(records),
+            Some(Value::Srv(records)) => self.targets(records, t),
             Some(_) => SrvOutcome::NotFound,
         }
     }
@@ -141,7 +179,7 @@ impl<'a> Walker<'a> {
     /// Picks among the SRV records with [`select_srv`]; a target with no
     /// address is set aside and the pick made again (RFC 2782 failover),
     /// so the lowest priority with a reachable target wins.
-    fn targets(&mut self, records: &[SrvRec]) -> SrvOutcome {
+    fn targets(&mut self, records: &[SrvRec], t: Transport) -> SrvOutcome {
         let mut excluded = [false; MAX_SRV];
         loop {
             let mut choices = heapless::Vec::<SrvChoice<'_>, MAX_SRV>::new();
@@ -162,7 +200,7 @@ impl<'a> Walker<'a> {
                 return SrvOutcome::Exhausted;
             };
             match self.address(&rec.target, rec.port) {
-                Addr::Ready(sa) => return SrvOutcome::Step(Step::Done(Ok(sa))),
+                Addr::Ready(sa) => return SrvOutcome::Step(Step::Done(Ok((sa, Some(t))))),
                 Addr::Need(name, qtype) => return SrvOutcome::Step(Step::Need(name, qtype)),
                 Addr::Negative(_) => {
                     if let Some(x) = excluded.get_mut(i) {
@@ -221,15 +259,21 @@ impl<'a> Walker<'a> {
     }
 }
 
-/// `_sip._udp.<host>`, or `None` if that would be too long a name.
-pub(crate) fn sip_udp(host: &Name) -> Option<Name> {
-    const PREFIX: &[u8] = b"_sip._udp.";
+/// `_sip._udp.<host>` or `_sip._tcp.<host>`, or `None` if that would be
+/// too long a name.
+pub(crate) fn sip_srv(host: &Name, t: Transport) -> Option<Name> {
+    const SIP: &[u8] = b"_sip.";
     let mut buf = [0u8; 10 + 253];
     let host = host.as_bytes();
-    let end = PREFIX.len() + host.len();
+    let label = t.srv_label();
+    let end = SIP.len() + label.len() + 1 + host.len();
     let dst = buf.get_mut(..end)?;
-    let (p, h) = dst.split_at_mut_checked(PREFIX.len())?;
-    p.copy_from_slice(PREFIX);
+    let (p, rest) = dst.split_at_mut_checked(SIP.len())?;
+    p.copy_from_slice(SIP);
+    let (l, rest) = rest.split_at_mut_checked(label.len())?;
+    l.copy_from_slice(label);
+    let (dot, h) = rest.split_first_mut()?;
+    *dot = b'.';
     h.copy_from_slice(host);
     Name::from_text(dst).ok()
 }
@@ -240,10 +284,13 @@ mod test {
     use super::*;
 
     #[test]
-    fn sip_udp_names() {
+    fn sip_srv_names() {
         let n = Name::from_text(b"Example.test").unwrap();
-        assert_eq!(sip_udp(&n).unwrap().as_bytes(), b"_sip._udp.example.test");
+        let udp = sip_srv(&n, Transport::Udp).unwrap();
+        assert_eq!(udp.as_bytes(), b"_sip._udp.example.test");
+        let tcp = sip_srv(&n, Transport::Tcp).unwrap();
+        assert_eq!(tcp.as_bytes(), b"_sip._tcp.example.test");
         let long = [&[b'a'; 63][..], &[b'a'; 63], &[b'a'; 63], &[b'a'; 61]].join(&b'.');
-        assert!(sip_udp(&Name::from_text(&long).unwrap()).is_none());
+        assert!(sip_srv(&Name::from_text(&long).unwrap(), Transport::Tcp).is_none());
     }
 }

@@ -17,8 +17,9 @@
 //! every resolution ends by its deadline.
 
 use edgesip::dns::{
-    build_query, naptr_usable, order_naptr, select_srv, Name, Negative, QType, RData, Rcode,
-    Resolution, Resolver, ResolverConfig, Response, SrvChoice, SERVICE_SIP_D2U,
+    build_query, naptr_usable, order_naptr, select_srv, Name, Negative, QType, RData, Rcode, Reach,
+    Resolution, Resolver, ResolverConfig, Response, SrvChoice, Transport, SERVICE_SIP_D2T,
+    SERVICE_SIP_D2U,
 };
 use edgesip::time::Instant;
 use std::net::{IpAddr, SocketAddr};
@@ -109,7 +110,7 @@ fn walk(r: &Response, pkt: &[u8]) {
             match rec.data {
                 RData::Srv(s) => srvs.push(s),
                 RData::Naptr(n) => {
-                    let _ = naptr_usable(&n, SERVICE_SIP_D2U);
+                    let _ = naptr_usable(&n, &[SERVICE_SIP_D2U, SERVICE_SIP_D2T]);
                     naptrs.push(n);
                 }
                 RData::Cname(c) => assert!(c.as_bytes().len() <= 255),
@@ -142,7 +143,7 @@ fn walk(r: &Response, pkt: &[u8]) {
         }
     }
     let mut order = [0usize; 64];
-    let n = order_naptr(&naptrs, SERVICE_SIP_D2U, &mut order);
+    let n = order_naptr(&naptrs, &[SERVICE_SIP_D2U, SERVICE_SIP_D2T], &mut order);
     assert!(n <= naptrs.len().min(order.len()));
     assert!(order[..n].iter().all(|i| *i < naptrs.len()));
 }
@@ -162,12 +163,19 @@ fn resolver(sel: u8, name: &str, steps: &[u8]) {
     let mut now = Instant::from_secs(100);
     let port = (sel & 0x20 != 0).then_some(5080);
     let (v4, v6) = (sel & 0x10 == 0 || sel & 8 == 0, sel & 8 != 0);
+    // Both transports, or UDP alone, and sometimes a transport in the URI
+    // (0x40 is always set here: it chose this mode).
+    let reach = Reach {
+        tcp: sel & 0x80 != 0,
+        transport: (sel & 0x81 == 0x81).then_some(Transport::Tcp),
+        ..Reach::udp(v4, v6)
+    };
     let hash = u32::from(sel).wrapping_mul(2_654_435_761);
     let mut fed: Vec<Vec<u8>> = Vec::new();
     let mut tickets = Vec::new();
     let mut done = Vec::new();
     let check = |res: Resolution, fed: &[Vec<u8>]| {
-        if let Resolution::Ready(a) = res {
+        if let Resolution::Ready(a, _) = res {
             let octets = match a.ip() {
                 IpAddr::V4(v) => v.octets().to_vec(),
                 IpAddr::V6(v) => v.octets().to_vec(),
@@ -180,7 +188,7 @@ fn resolver(sel: u8, name: &str, steps: &[u8]) {
         }
     };
     let start = |r: &mut Resolver, now: Instant, tickets: &mut Vec<_>, fed: &[Vec<u8>]| match r
-        .resolve(now, name.as_bytes(), port, hash, v4, v6)
+        .resolve(now, name.as_bytes(), port, hash, reach)
     {
         Resolution::Pending(t) => tickets.push(t),
         res => check(res, fed),
