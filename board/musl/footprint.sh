@@ -26,6 +26,9 @@ T=${1:?usage: footprint.sh TARGET [BINARY]}
 BIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/$T/release/edgesip}
 [ -x "$BIN" ] || { echo "footprint.sh: no binary $BIN (build it first)" >&2; exit 2; }
 BIN_REAL=$(readlink -f "$BIN")
+# A freshly linked binary's pages are still dirty in the page cache and
+# smaps counts them as Private_Dirty: write them back first.
+sync
 GUEST=0
 case $T in armv7-* | mips-* | mipsel-*) GUEST=1 ;; esac
 case $T in
