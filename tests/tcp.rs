@@ -639,3 +639,47 @@ fn naptr_d2t_sends_the_request_over_tcp() {
     assert!(provider.accept().is_err(), "a second TCP connection");
     udp_provider.expect_nothing(100);
 }
+
+/// `--tcp-large` still moves a large request to TCP when DNS (an SRV for
+/// UDP) found its target: only a `;transport=` in the URI pins UDP.
+#[test]
+fn tcp_large_applies_to_a_target_found_by_udp_srv() {
+    use common::dns::{DnsServer, Mode, Rec};
+    let provider = TcpListener::bind("127.0.0.3:0").unwrap();
+    let pv = provider.local_addr().unwrap();
+    let zone = vec![
+        Rec::Srv("_sip._udp.big.test", 0, 0, pv.port(), "edge.big.test"),
+        Rec::A("edge.big.test", std::net::Ipv4Addr::new(127, 0, 0, 3)),
+    ];
+    let dns = DnsServer::start(zone, Mode::Answer);
+    let p1 = free_udp_port("127.0.0.1");
+    let p2 = free_udp_port("127.0.0.2");
+    let a = format!("127.0.0.1:{p1}");
+    let b = format!("127.0.0.2:{p2}");
+    let _d = Daemon::start(&[
+        "--leg",
+        &format!("lan={a},net=127.0.0.1/32"),
+        "--leg",
+        &format!("wan={b},public,tcp"),
+        "--dns",
+        &dns.addr().to_string(),
+        "--tcp-large",
+    ]);
+    let phone = Ua::bind("127.0.0.1");
+    let ph = phone.addr();
+    let inv = invite(
+        &format!("SIP/2.0/UDP {ph}"),
+        "sip:bob@big.test",
+        &format!("sip:alice@{ph}"),
+        "large-srv@phone",
+    )
+    .replace(
+        "Content-Length: 0\r\n",
+        &format!("Subject: {}\r\nContent-Length: 0\r\n", "x".repeat(1300)),
+    );
+    phone.send_to(inv.as_bytes(), a.parse().unwrap());
+    let mut pc = Peer::accept(&provider);
+    let got = pc.recv("the large INVITE over TCP");
+    assert_eq!(first_line(&got), "INVITE sip:bob@big.test SIP/2.0");
+    assert!(header(&got, HeaderName::Via)[0].starts_with(&format!("SIP/2.0/TCP {b};")));
+}

@@ -185,7 +185,9 @@ impl Proxy {
         // RFC 3261 §18.1.1: past 1,300 bytes, a congestion-controlled
         // transport, when the admin says the next hops take TCP.
         let can_tcp = self.legs.get(out_leg).is_some_and(|l| l.tcp);
-        if len > UDP_LARGE && !out_tcp && hop.tcp.is_none() && self.tcp_large && can_tcp {
+        // The URI named no transport (a DNS choice of UDP does not bind).
+        let free = hop.tcp.is_none() || hop.dns.is_some();
+        if len > UDP_LARGE && !out_tcp && free && self.tcp_large && can_tcp {
             out_tcp = true;
             plan.out_tcp = true;
             len = self
