@@ -88,6 +88,14 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// We have a leg for `t`.
+    pub fn has(self, t: Transport) -> bool {
+        match t {
+            Transport::Udp => self.udp,
+            Transport::Tcp => self.tcp,
+        }
+    }
+
     /// UDP legs of these families, no transport in the URI.
     pub fn udp(v4: bool, v6: bool) -> Reach {
         Reach {
@@ -242,11 +250,7 @@ impl Resolver {
             host: Name::root(),
             port: None,
             hash: 0,
-            v4: false,
-            v6: false,
-            transport: None,
-            udp: false,
-            tcp: false,
+            reach: Reach::udp(false, false),
         };
         let jobs = (0..pending)
             .map(|_| Job {
@@ -299,7 +303,6 @@ impl Resolver {
         hash: u32,
         reach: Reach,
     ) -> Resolution {
-        let Reach { v4, v6, .. } = reach;
         if let Some(ip) = ip_literal(host) {
             self.stats.cache_hits += 1;
             let sa = SocketAddr::new(ip, port.unwrap_or(walk::SIP_PORT));
@@ -309,21 +312,17 @@ impl Resolver {
             // Not a valid domain name: no such name can exist.
             return Resolution::Failed(Failure::NxDomain);
         };
-        if !v4 && !v6 {
+        if !reach.v4 && !reach.v6 {
             return Resolution::Failed(Failure::Unavailable);
         }
         let params = Inputs {
             host: name,
             port,
             hash,
-            v4,
-            v6,
-            transport: reach.transport,
-            udp: reach.udp,
-            tcp: reach.tcp,
+            reach,
         };
         let mut walker = Walker::new(&self.cache, &self.hosts, now, &params);
-        let (qname, qtype) = match walker.run(&params) {
+        let (qname, qtype) = match walker.run() {
             Step::Done(result) => {
                 self.stats.cache_hits += 1;
                 return match result {
@@ -624,7 +623,7 @@ impl Resolver {
         };
         let params = job.params;
         let mut walker = Walker::new(&self.cache, &self.hosts, now, &params);
-        let step = walker.run(&params);
+        let step = walker.run();
         let used = walker.used;
         self.set_pins(slot, &used);
         match step {

@@ -144,7 +144,7 @@ impl Proxy {
         self.addressed_to_us(m, &target, &popped, &hop)?;
         let l = self.check_loop(m)?;
         let mut out_leg = self.choose_leg(in_leg, &target, &popped, hop.dst)?;
-        if hop.dns.is_some_and(|t| !self.leg_has(out_leg, t)) {
+        if hop.dns.is_some_and(|t| !self.reach(Some(out_leg)).has(t)) {
             // DNS chose a transport this leg lacks (another leg has it):
             // ask again for the transports of this leg alone.
             hop = next(self, Some(out_leg), &mut host_buf)?;
@@ -202,11 +202,21 @@ impl Proxy {
         Ok((tx, note))
     }
 
-    fn leg_has(&self, leg: usize, t: Transport) -> bool {
-        self.legs.get(leg).is_some_and(|l| match t {
-            Transport::Udp => l.udp,
-            Transport::Tcp => l.tcp,
-        })
+    /// The families and transports of all legs, or of leg `only`.
+    fn reach(&self, only: Option<usize>) -> Reach {
+        let legs = self
+            .legs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o == *i))
+            .map(|(_, l)| l);
+        Reach {
+            v4: legs.clone().any(|l| l.addr.is_ipv4()),
+            v6: legs.clone().any(|l| l.addr.is_ipv6()),
+            udp: legs.clone().any(|l| l.udp),
+            tcp: legs.clone().any(|l| l.tcp),
+            transport: None,
+        }
     }
 
     /// Step 7c: TCP when the next hop asks for it (`;transport=tcp`) or the
@@ -502,25 +512,16 @@ impl Proxy {
         tcp: Option<bool>,
         only: Option<usize>,
     ) -> Result<(SocketAddr, Option<Transport>), Refuse> {
+        let reach = Reach {
+            transport: tcp.map(|t| if t { Transport::Tcp } else { Transport::Udp }),
+            ..self.reach(only)
+        };
         let Some(res) = self.resolver.as_mut() else {
             return Err(unavailable(Why::NoResolver));
         };
         if self.parked.holds(src, m.buf()) {
             return Err(Refuse::Drop(Why::DnsRetransmission));
         }
-        let legs = self
-            .legs
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| only.is_none_or(|o| o == *i))
-            .map(|(_, l)| l);
-        let reach = Reach {
-            v4: legs.clone().any(|l| l.addr.is_ipv4()),
-            v6: legs.clone().any(|l| l.addr.is_ipv6()),
-            udp: legs.clone().any(|l| l.udp),
-            tcp: legs.clone().any(|l| l.tcp),
-            transport: tcp.map(|t| if t { Transport::Tcp } else { Transport::Udp }),
-        };
         // The same Call-ID picks the same SRV target, so a CANCEL follows
         // its INVITE (RFC 3261 §16.11).
         let hash = fnv1a(m.call_id().unwrap_or_default());

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::cache::{Cache, SrvRec, Value, MAX_SRV};
-use super::Failure;
+use super::{Failure, Reach};
 use crate::dns::{select_srv, Name, Negative, QType, SrvChoice, Transport};
 use crate::time::Instant;
 
@@ -54,24 +54,15 @@ pub(crate) struct Inputs {
     pub host: Name,
     pub port: Option<u16>,
     pub hash: u32,
-    pub v4: bool,
-    pub v6: bool,
-    /// The URI's `;transport=`: only its SRV is asked (RFC 3263 §4.1).
-    pub transport: Option<Transport>,
-    /// Transports we have legs for.
-    pub udp: bool,
-    pub tcp: bool,
+    pub reach: Reach,
 }
 
 pub(crate) struct Walker<'a> {
     pub cache: &'a Cache,
     pub hosts: &'a [(Name, IpAddr)],
     pub now: Instant,
-    pub hash: u32,
-    pub v4: bool,
-    pub v6: bool,
-    pub udp: bool,
-    pub tcp: bool,
+    /// What is resolved, for whom.
+    pub p: Inputs,
     /// Cache slots read, to pin while the resolution waits.
     pub used: heapless::Vec<usize, MAX_PINS>,
 }
@@ -87,16 +78,13 @@ impl<'a> Walker<'a> {
             cache,
             hosts,
             now,
-            hash: p.hash,
-            v4: p.v4,
-            v6: p.v6,
-            udp: p.udp,
-            tcp: p.tcp,
+            p: *p,
             used: heapless::Vec::new(),
         }
     }
 
-    pub fn run(&mut self, p: &Inputs) -> Step {
+    pub fn run(&mut self) -> Step {
+        let p = self.p;
         let host = &p.host;
         if let Some(port) = p.port {
             // §4.2: an explicit port means no NAPTR and no SRV.
@@ -110,7 +98,7 @@ impl<'a> Walker<'a> {
         // §4.1: a transport in the URI asks for its SRV alone; else the
         // NAPTRs name transports and their order, and without a usable one
         // we ask SRV for each transport we have, UDP first.
-        let naptr = match p.transport {
+        let naptr = match p.reach.transport {
             Some(_) => None,
             None => match self.get(host, QType::Naptr) {
                 None => return Step::Need(*host, QType::Naptr),
@@ -120,7 +108,7 @@ impl<'a> Walker<'a> {
         };
         let mut usable = false;
         for (name, t) in naptr.into_iter().flatten() {
-            if self.has(*t) {
+            if p.reach.has(*t) {
                 usable = true;
                 match self.srv(name, *t) {
                     SrvOutcome::Step(step) => return step,
@@ -129,18 +117,22 @@ impl<'a> Walker<'a> {
                 }
             }
         }
-        let fallback = match p.transport {
-            Some(t) => [Some(t), None],
-            None => [Transport::Udp, Transport::Tcp].map(|t| Some(t).filter(|t| self.has(*t))),
-        };
-        for t in fallback.into_iter().flatten().filter(|_| !usable) {
-            let Some(name) = sip_srv(host, t) else {
-                continue;
+        if !usable {
+            let order = match p.reach.transport {
+                Some(t) => [Some(t), None],
+                None => {
+                    [Transport::Udp, Transport::Tcp].map(|t| Some(t).filter(|t| p.reach.has(*t)))
+                }
             };
-            match self.srv(&name, t) {
-                SrvOutcome::Step(step) => return step,
-                SrvOutcome::NotFound => {}
-                SrvOutcome::Exhausted => found = true,
+            for t in order.into_iter().flatten() {
+                let Some(name) = sip_srv(host, t) else {
+                    continue;
+                };
+                match self.srv(&name, t) {
+                    SrvOutcome::Step(step) => return step,
+                    SrvOutcome::NotFound => {}
+                    SrvOutcome::Exhausted => found = true,
+                }
             }
         }
         if found {
@@ -157,14 +149,6 @@ impl<'a> Walker<'a> {
             Addr::Need(name, qtype) => Step::Need(name, qtype),
             Addr::Negative(Negative::NxDomain) => Step::Done(Err(Failure::NxDomain)),
             Addr::Negative(Negative::NoData) => Step::Done(Err(Failure::Unavailable)),
-        }
-    }
-
-    /// We have a leg for `t`.
-    fn has(&self, t: Transport) -> bool {
-        match t {
-            Transport::Udp => self.udp,
-            Transport::Tcp => self.tcp,
         }
     }
 
@@ -195,7 +179,7 @@ impl<'a> Walker<'a> {
                     let _ = (choices.push(c), index.push(i));
                 }
             }
-            let pick = select_srv(&choices, self.hash).and_then(|c| index.get(c).copied());
+            let pick = select_srv(&choices, self.p.hash).and_then(|c| index.get(c).copied());
             let Some((i, rec)) = pick.and_then(|i| Some((i, records.get(i)?))) else {
                 return SrvOutcome::Exhausted;
             };
@@ -217,14 +201,14 @@ impl<'a> Walker<'a> {
         if let Some(ip) = self.in_hosts(name) {
             return Addr::Ready(SocketAddr::new(ip, port));
         }
-        let families = [(self.v4, QType::A), (self.v6, QType::Aaaa)];
+        let families = [(self.p.reach.v4, QType::A), (self.p.reach.v6, QType::Aaaa)];
         for (_, qtype) in families.into_iter().filter(|f| f.0) {
             match self.get(name, qtype) {
                 None => return Addr::Need(*name, qtype),
                 Some(Value::Addrs(ips)) => {
                     // Sorted in the cache, so the pick ignores server order.
                     let n = ips.len().max(1);
-                    let i = (self.hash.rotate_left(16) as usize) % n;
+                    let i = (self.p.hash.rotate_left(16) as usize) % n;
                     if let Some(ip) = ips.get(i) {
                         return Addr::Ready(SocketAddr::new(*ip, port));
                     }
@@ -246,7 +230,7 @@ impl<'a> Walker<'a> {
                 .find(|(n, ip)| want && n == name && ip.is_ipv6() == v6)
                 .map(|e| e.1)
         };
-        mine(self.v4, false).or_else(|| mine(self.v6, true))
+        mine(self.p.reach.v4, false).or_else(|| mine(self.p.reach.v6, true))
     }
 
     /// A cache lookup that remembers the slot read.
