@@ -194,21 +194,25 @@ Content-Length: 0\r\n\r\n"
     )
 }
 
+/// edgesip with a trusted LAN leg on 127.0.0.1 (net 127.0.0.1/32) and a
+/// public WAN leg on 127.0.0.2, `lan` and `wan` appended to their specs,
+/// then `extra`; the daemon and the two legs' addresses.
+fn lan_wan(lan: &str, wan: &str, extra: &[&str]) -> (Daemon, String, String) {
+    let a = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
+    let b = format!("127.0.0.2:{}", free_udp_port("127.0.0.2"));
+    let lan = format!("lan={a},net=127.0.0.1/32{lan}");
+    let wan = format!("wan={b},public{wan}");
+    let mut args = vec!["--leg", &lan, "--leg", &wan];
+    args.extend_from_slice(extra);
+    (Daemon::start(&args), a, b)
+}
+
 /// A phone on the LAN over UDP, a provider on the WAN over TCP only:
 /// INVITE, 180, 200, ACK from the phone, then the provider hangs up (BYE
 /// and its 200), the flow that must work for a real call to end.
 #[test]
 fn udp_phone_to_tcp_provider_and_the_provider_hangs_up() {
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
-    let a = format!("127.0.0.1:{p1}");
-    let b = format!("127.0.0.2:{p2}");
-    let _d = Daemon::start(&[
-        "--leg",
-        &format!("lan={a},net=127.0.0.1/32"),
-        "--leg",
-        &format!("wan={b},public,tcp-only"),
-    ]);
+    let (_d, a, b) = lan_wan("", ",tcp-only", &[]);
     let provider = TcpListener::bind("127.0.0.3:0").unwrap();
     let pv = provider.local_addr().unwrap();
     let phone = Ua::bind("127.0.0.1");
@@ -576,9 +580,10 @@ Call-ID: refused@phone\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
 }
 
 /// RFC 3263 §4.1: a provider whose NAPTRs put SIP+D2T first is reached
-/// over TCP (NAPTR → `_sip._tcp` SRV → A) with no `;transport=` anywhere;
-/// behind a WAN leg without TCP the same name goes over UDP to the D2U
-/// target, asked again for that leg's transports.
+/// over TCP (NAPTR → `_sip._tcp` SRV → A) with no `;transport=` anywhere.
+/// When only the LAN leg has TCP, the lookup for all legs picks D2T, the
+/// destination picks the WAN leg, which lacks TCP, and the name is
+/// resolved again for that leg: UDP to the D2U target, not a 503.
 #[test]
 fn naptr_d2t_sends_the_request_over_tcp() {
     use common::dns::{DnsServer, Mode, Rec};
@@ -603,19 +608,9 @@ fn naptr_d2t_sends_the_request_over_tcp() {
     let dns_addr = dns.addr().to_string();
     let phone = Ua::bind("127.0.0.1");
     let ph = phone.addr();
-    for (wan_opts, call_id) in [(",tcp", "d2t-1@phone"), ("", "d2t-2@phone")] {
-        let p1 = free_udp_port("127.0.0.1");
-        let p2 = free_udp_port("127.0.0.2");
-        let a = format!("127.0.0.1:{p1}");
-        let b = format!("127.0.0.2:{p2}");
-        let _d = Daemon::start(&[
-            "--leg",
-            &format!("lan={a},net=127.0.0.1/32"),
-            "--leg",
-            &format!("wan={b},public{wan_opts}"),
-            "--dns",
-            &dns_addr,
-        ]);
+    let runs = [("", ",tcp", "d2t-1@phone"), (",tcp", "", "d2t-2@phone")];
+    for (lan_opts, wan_opts, call_id) in runs {
+        let (_d, a, b) = lan_wan(lan_opts, wan_opts, &["--dns", &dns_addr]);
         let inv = invite(
             &format!("SIP/2.0/UDP {ph}"),
             "sip:bob@prov.test",
@@ -652,19 +647,8 @@ fn tcp_large_applies_to_a_target_found_by_udp_srv() {
         Rec::A("edge.big.test", std::net::Ipv4Addr::new(127, 0, 0, 3)),
     ];
     let dns = DnsServer::start(zone, Mode::Answer);
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
-    let a = format!("127.0.0.1:{p1}");
-    let b = format!("127.0.0.2:{p2}");
-    let _d = Daemon::start(&[
-        "--leg",
-        &format!("lan={a},net=127.0.0.1/32"),
-        "--leg",
-        &format!("wan={b},public,tcp"),
-        "--dns",
-        &dns.addr().to_string(),
-        "--tcp-large",
-    ]);
+    let dns_addr = dns.addr().to_string();
+    let (_d, a, b) = lan_wan("", ",tcp", &["--dns", &dns_addr, "--tcp-large"]);
     let phone = Ua::bind("127.0.0.1");
     let ph = phone.addr();
     let inv = invite(
