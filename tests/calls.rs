@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{free_udp_port, Daemon, Ua};
+use common::{free_port, Daemon, Ua};
 use edgesip::sip::{HeaderName, Message};
 use std::net::SocketAddr;
 
@@ -131,8 +131,8 @@ Content-Length: 0\r\n\r\n",
 }
 
 fn two_leg_daemon() -> (Daemon, SocketAddr, SocketAddr) {
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
+    let p1 = free_port("127.0.0.1");
+    let p2 = free_port("127.0.0.2");
     let a = format!("a=127.0.0.1:{p1},net=127.0.0.1/32");
     let b = format!("b=127.0.0.2:{p2}");
     let d = Daemon::start(&["--leg", &a, "--leg", &b]);
@@ -384,7 +384,7 @@ Content-Length: 0\r\n\r\n",
 
 #[test]
 fn one_leg_call() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let _d = Daemon::start(&["--leg", &format!("127.0.0.1:{p}")]);
     let a: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
     let call = Call {
@@ -433,7 +433,7 @@ fn ipv6_one_leg_call() {
         println!("skipped: this machine has no IPv6 loopback");
         return;
     }
-    let p = free_udp_port("::1");
+    let p = free_port("::1");
     let _d = Daemon::start(&["--leg", &format!("[::1]:{p}")]);
     let a: SocketAddr = format!("[::1]:{p}").parse().unwrap();
     let call = Call {
@@ -461,7 +461,7 @@ fn ipv6_one_leg_call() {
 
 #[test]
 fn a_real_loop_through_a_second_hop_is_482_and_a_spiral_is_not() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let _d = Daemon::start(&["--leg", &format!("127.0.0.1:{p}")]);
     let a: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
     let uac = Ua::bind("127.0.0.1");
@@ -521,8 +521,8 @@ fn tokens_survive_a_restart_with_a_key_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("key");
     let key_arg = key.to_string_lossy().into_owned();
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
+    let p1 = free_port("127.0.0.1");
+    let p2 = free_port("127.0.0.2");
     let legs = [
         "--leg".to_string(),
         format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
@@ -616,7 +616,7 @@ Content-Length: 0\r\n\r\n",
 
 #[test]
 fn force_rewrite_on_one_leg() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let _d = Daemon::start(&["--leg", &format!("127.0.0.1:{p}"), "--force-rewrite"]);
     let a: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
     let call = Call {
@@ -650,7 +650,7 @@ fn force_rewrite_on_one_leg() {
 /// later datagram needed to wake the loop for it.
 #[test]
 fn bursts_sent_while_the_loop_drains_are_all_forwarded() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let _d = Daemon::start(&["--leg", &format!("127.0.0.1:{p}")]);
     let a: SocketAddr = format!("127.0.0.1:{p}").parse().unwrap();
     let (uac, uas) = (Ua::bind("127.0.0.1"), Ua::bind("127.0.0.3"));

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{free_udp_port, run_to_exit, Daemon, Ua};
+use common::{free_port, run_to_exit, Daemon, Ua};
 use std::net::{SocketAddr, UdpSocket};
 
 #[test]
@@ -101,7 +101,7 @@ fn port_in_use() {
 #[test]
 fn address_not_on_this_host() {
     // 192.0.2.0/24 is TEST-NET-1: never configured here, never sent to.
-    let addr = format!("192.0.2.1:{}", free_udp_port("127.0.0.1"));
+    let addr = format!("192.0.2.1:{}", free_port("127.0.0.1"));
     let msg = start_failure(&["--leg", &addr]);
     assert!(msg.contains("not available"), "{msg}");
     assert!(msg.contains(&addr), "{msg}");
@@ -113,10 +113,10 @@ fn address_not_on_this_host() {
 }
 
 fn two_legs_survive_garbage_then(sig: libc::c_int) {
-    let a: SocketAddr = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"))
+    let a: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
         .parse()
         .unwrap();
-    let b: SocketAddr = format!("127.0.0.2:{}", free_udp_port("127.0.0.2"))
+    let b: SocketAddr = format!("127.0.0.2:{}", free_port("127.0.0.2"))
         .parse()
         .unwrap();
     let leg_a = format!("inside={a},net=127.0.0.0/8");

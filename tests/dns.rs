@@ -4,14 +4,14 @@
 mod common;
 
 use common::dns::{DnsServer, Mode, Rec};
-use common::{free_udp_port, Daemon, Ua};
+use common::{free_port, Daemon, Ua};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 const LOCAL: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 
 fn daemon(dns: &DnsServer, extra: &[&str]) -> (Daemon, SocketAddr) {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let leg = format!("127.0.0.1:{p}");
     let dns = dns.addr().to_string();
     let mut args = vec!["--leg", &leg, "--dns", &dns];

@@ -3,14 +3,16 @@
 
 mod common;
 
-use common::{free_udp_port, Daemon, Ua};
+use common::{free_port, Daemon, Ua};
 use edgesip::sip::{HeaderName, Message};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-/// A relay port range no other test in this binary uses.
+/// A relay port range no other test in this binary uses, below both the
+/// kernel's ephemeral ports and those `free_port` hands out (20,000 up).
 fn rtp_range(k: u16) -> (u16, u16) {
-    let base = 40000 + (std::process::id() % 200) as u16 * 100 + k * 20;
+    assert!(k < 6);
+    let base = 10_000 + (std::process::id() % 80) as u16 * 120 + k * 20;
     (base, base + 19)
 }
 
@@ -25,8 +27,8 @@ fn start(k: u16, max_calls: &str) -> Setup {
 }
 
 fn start_with(k: u16, max_calls: &str, extra: &[&str]) -> Setup {
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
+    let p1 = free_port("127.0.0.1");
+    let p2 = free_port("127.0.0.2");
     let (lo, hi) = rtp_range(k);
     let (leg_a, leg_b) = (
         format!("a=127.0.0.1:{p1},net=127.0.0.1/32"),
@@ -299,7 +301,7 @@ fn run_with_fd_limit(args: &[&str]) -> (std::process::ExitStatus, String) {
 
 #[test]
 fn file_descriptor_limit_is_checked_at_start_up() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let leg = format!("127.0.0.1:{p}");
     let (lo, hi) = rtp_range(5);
     let ports = format!("{lo}-{hi}");
@@ -535,7 +537,7 @@ fn a_stale_control_socket_is_replaced_and_a_live_one_is_not() {
     let control = control_path("stale");
     // What an edgesip killed with SIGKILL leaves: a socket nobody is bound to.
     drop(std::os::unix::net::UnixDatagram::bind(&control).unwrap());
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let leg = format!("127.0.0.1:{p}");
     let d = common::Daemon::start(&["--leg", &leg, "--control", control.to_str().unwrap()]);
     assert!(
@@ -543,7 +545,7 @@ fn a_stale_control_socket_is_replaced_and_a_live_one_is_not() {
         "the new daemon answers"
     );
     // A second daemon must not take the first one's socket.
-    let q = free_udp_port("127.0.0.1");
+    let q = free_port("127.0.0.1");
     let leg2 = format!("127.0.0.1:{q}");
     let r = common::run_to_exit(&["--leg", &leg2, "--control", control.to_str().unwrap()]);
     assert_eq!(r.status.code(), Some(2), "{}", r.stderr);
@@ -563,7 +565,7 @@ fn a_stale_control_socket_is_replaced_and_a_live_one_is_not() {
 fn a_control_path_that_exists_or_has_no_folder_is_refused() {
     let control = control_path("exists");
     std::fs::write(&control, b"").unwrap();
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let leg = format!("127.0.0.1:{p}");
     for path in [
         control.clone(),

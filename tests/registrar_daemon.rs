@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_udp_port, Daemon, Ua};
+use common::{free_port, Daemon, Ua};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
@@ -50,7 +50,7 @@ fn register_call_and_restart_with_reg_file() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("bindings");
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let leg = format!("127.0.0.1:{p}");
     let args = [
         "--leg",
@@ -121,7 +121,7 @@ fn independent_phone_registers_and_is_reached(auth: bool) {
     std::fs::create_dir_all(&dir).unwrap();
     let users = dir.join("users");
     std::fs::write(&users, "# test users\nalice:s3cret\n").unwrap();
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let leg = format!("127.0.0.1:{p},net=127.0.0.0/8");
     let mut args = vec!["--leg", &leg, "--registrar", "example.com"];
     if auth {
@@ -129,7 +129,7 @@ fn independent_phone_registers_and_is_reached(auth: bool) {
     }
     let _d = Daemon::start(&args);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/netsip/phone.pl");
-    let pp = free_udp_port("127.0.0.1");
+    let pp = free_port("127.0.0.1");
     let mut phone = Command::new("perl")
         .arg(script)
         .args([

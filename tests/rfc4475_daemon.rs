@@ -5,7 +5,7 @@
 mod common;
 
 use common::dns::{DnsServer, Mode};
-use common::{free_udp_port, Daemon, Ua};
+use common::{free_port, Daemon, Ua};
 use edgesip::sip::Message;
 use std::path::PathBuf;
 
@@ -53,8 +53,8 @@ const INVALID: &[&str] = &[
 
 #[test]
 fn torture_messages_through_the_daemon() {
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
+    let p1 = free_port("127.0.0.1");
+    let p2 = free_port("127.0.0.2");
     // The corpus names hosts; they resolve against a loopback server that
     // knows none of them, so no query leaves this machine.
     let dns = DnsServer::start(vec![], Mode::Answer);

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_udp_port, Daemon};
+use common::{free_port, Daemon};
 use edgesip::sip::Message;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -59,7 +59,7 @@ const METHODS: [&str; 10] = [
 #[test]
 fn a_scan_from_the_wan_reaches_only_tokens_bindings_and_routes() {
     // LAN 127.0.1.0/24 behind leg lan, the internet elsewhere.
-    let (lp, wp) = (free_udp_port("127.0.1.1"), free_udp_port("127.0.2.1"));
+    let (lp, wp) = (free_port("127.0.1.1"), free_port("127.0.2.1"));
     let (lan, wan) = (format!("127.0.1.1:{lp}"), format!("127.0.2.1:{wp}"));
     let route_host = Host::bind("127.0.1.20", 0);
     let route = format!("routed.test={}", route_host.addr());

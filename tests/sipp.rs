@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{free_udp_port, Daemon};
+use common::{free_port, Daemon};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,10 +56,10 @@ fn thousand_calls(tcp: bool) {
         println!("skipped: sipp is not installed (apt-get install sip-tester)");
         return;
     }
-    let p1 = free_udp_port("127.0.0.1");
-    let p2 = free_udp_port("127.0.0.2");
-    let ps = free_udp_port("127.0.0.3");
-    let pc = free_udp_port("127.0.0.1");
+    let p1 = free_port("127.0.0.1");
+    let p2 = free_port("127.0.0.2");
+    let ps = free_port("127.0.0.3");
+    let pc = free_port("127.0.0.1");
     let (ta, tb) = if tcp { (",tcp", ",tcp-only") } else { ("", "") };
     let _d = Daemon::start(&[
         "--leg",

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_udp_port, scaled, Daemon, Ua};
+use common::{free_port, scaled, Daemon, Ua};
 use edgesip::sip::{HeaderName, Message};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -198,8 +198,8 @@ Content-Length: 0\r\n\r\n"
 /// public WAN leg on 127.0.0.2, `lan` and `wan` appended to their specs,
 /// then `extra`; the daemon and the two legs' addresses.
 fn lan_wan(lan: &str, wan: &str, extra: &[&str]) -> (Daemon, String, String) {
-    let a = format!("127.0.0.1:{}", free_udp_port("127.0.0.1"));
-    let b = format!("127.0.0.2:{}", free_udp_port("127.0.0.2"));
+    let a = format!("127.0.0.1:{}", free_port("127.0.0.1"));
+    let b = format!("127.0.0.2:{}", free_port("127.0.0.2"));
     let lan = format!("lan={a},net=127.0.0.1/32{lan}");
     let wan = format!("wan={b},public{wan}");
     let mut args = vec!["--leg", &lan, "--leg", &wan];
@@ -327,7 +327,7 @@ fn udp_phone_to_tcp_provider_and_the_provider_hangs_up() {
 /// and the response back on the phone's connection.
 #[test]
 fn tcp_phone_to_udp_callee_split_and_coalesced() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let a = format!("127.0.0.1:{p}");
     let _d = Daemon::start(&["--leg", &format!("{a},tcp")]);
     let callee = Ua::bind("127.0.0.3");
@@ -390,7 +390,7 @@ Call-ID: opts@phone\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 /// one to the Via's sent-by (RFC 3261 §18.2.2), where the phone listens.
 #[test]
 fn a_response_after_its_connection_closed_goes_to_the_sent_by() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let a = format!("127.0.0.1:{p}");
     let _d = Daemon::start(&["--leg", &format!("{a},tcp")]);
     let callee = Ua::bind("127.0.0.3");
@@ -423,7 +423,7 @@ fn a_response_after_its_connection_closed_goes_to_the_sent_by() {
 /// address while another address still gets the last slot.
 #[test]
 fn sixty_five_connections_against_tcp_max_64() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let a = format!("127.0.0.1:{p}");
     let d = Daemon::start(&[
         "--leg",
@@ -501,7 +501,7 @@ fn socket_from(ip: &str, to: SocketAddr) -> TcpStream {
 /// §18.3); a header section past the 8 KiB buffer is 513.
 #[test]
 fn unframeable_messages_get_400_or_513_and_the_connection_closes() {
-    let p = free_udp_port("127.0.0.1");
+    let p = free_port("127.0.0.1");
     let a = format!("127.0.0.1:{p}");
     let _d = Daemon::start(&["--leg", &format!("{a},tcp")]);
     let to: SocketAddr = a.parse().unwrap();
@@ -540,7 +540,7 @@ Call-ID: big@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 9000\r\n\r\n{}",
 /// Retry-After, as from a next hop that failed (RFC 3261 §16.9).
 #[test]
 fn a_refused_connect_is_answered_503() {
-    let p1 = free_udp_port("127.0.0.1");
+    let p1 = free_port("127.0.0.1");
     let a = format!("127.0.0.1:{p1}");
     let d = Daemon::start(&["--leg", &format!("{a},tcp")]);
     let closed = TcpListener::bind("127.0.0.3:0").unwrap();

@@ -193,12 +193,46 @@ impl Drop for Daemon {
     }
 }
 
-/// A UDP port that was free a moment ago on `ip`.
-pub fn free_udp_port(ip: &str) -> u16 {
-    UdpSocket::bind((ip, 0))
-        .and_then(|s| s.local_addr())
-        .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"))
-        .port()
+/// A port free for both UDP and TCP on `ip` a moment ago, for a leg.
+///
+/// Picked below the kernel's ephemeral range: a port that `bind(0)` handed
+/// out could be taken by another test's outgoing TCP connection before the
+/// daemon binds it (seen under qemu: "port in use" on a `tcp` leg).
+pub fn free_port(ip: &str) -> u16 {
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let below = ephemeral_low >= LOW + SPAN;
+    // Start each test process somewhere else, so that two runs side by side
+    // rarely probe the same ports.
+    let _ = NEXT.compare_exchange(
+        0,
+        (std::process::id() % u32::from(SPAN)) as u16 + 1,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = if below {
+            LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN
+        } else {
+            UdpSocket::bind((ip, 0))
+                .and_then(|s| s.local_addr())
+                .unwrap_or_else(|e| panic!("bind {ip}:0: {e}"))
+                .port()
+        };
+        let udp = UdpSocket::bind((ip, port));
+        let tcp = TcpListener::bind((ip, port));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip}");
 }
 
 /// A user agent: one UDP socket on a loopback address.
