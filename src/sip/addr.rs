@@ -23,6 +23,19 @@ pub struct NameAddr<'b> {
 
 impl<'b> NameAddr<'b> {
     pub fn parse(raw: &'b [u8]) -> Option<NameAddr<'b>> {
+        NameAddr::parse_with(raw, false)
+    }
+
+    /// From or To: as [`NameAddr::parse`], and at most one tag, which has
+    /// a value (else the dialog would be ambiguous, and our stateless
+    /// To-tag unrecognisable). Checked in the walk that validates the
+    /// parameters, not in a second one.
+    pub fn parse_party(raw: &'b [u8]) -> Option<NameAddr<'b>> {
+        NameAddr::parse_with(raw, true)
+    }
+
+    #[inline(always)]
+    fn parse_with(raw: &'b [u8], party: bool) -> Option<NameAddr<'b>> {
         let raw = trim(raw);
         let (display, uri_raw, bracketed, rest) = if raw.first() == Some(&b'"') {
             let q = quoted_len(raw)?;
@@ -52,8 +65,15 @@ impl<'b> NameAddr<'b> {
             (None, uri, false, rest)
         };
         let uri = Uri::parse(uri_raw)?;
-        if !Params::valid(rest) {
-            return None;
+        let mut tagged = false;
+        for p in Params::new(rest) {
+            let p = p.ok()?;
+            if party && p.name.eq_ignore_ascii_case(b"tag") {
+                if tagged || p.value.is_none() {
+                    return None;
+                }
+                tagged = true;
+            }
         }
         Some(NameAddr {
             raw,
@@ -131,6 +151,20 @@ mod test {
 
         let a = NameAddr::parse(b"<tel:+15551234>").unwrap();
         assert_eq!(a.uri.raw, b"tel:+15551234");
+    }
+
+    #[test]
+    fn test_party_tags() {
+        assert!(NameAddr::parse_party(b"<sip:a@b>;tag=1;x=2").is_some());
+        assert!(NameAddr::parse_party(b"<sip:a@b>;x").is_some());
+        for bad in [
+            &b"<sip:a@b>;tag"[..],
+            b"<sip:a@b>;tag=1;TAG=2",
+            b"sip:a@b;tag=1;tag",
+        ] {
+            assert!(NameAddr::parse(bad).is_some(), "{bad:?}");
+            assert!(NameAddr::parse_party(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -544,20 +544,9 @@ impl<'b> Message<'b> {
 
     /// From or To: an address with at most one tag, which has a value.
     fn party(&self, name: HeaderName) -> Result<NameAddr<'b>, Error> {
-        let a = self
-            .header(name)
-            .and_then(|h| NameAddr::parse(h.value))
-            .ok_or(Error::Malformed(name))?;
-        // A tag without a value, or two tags, would make the dialog
-        // ambiguous (and our stateless To-tag unrecognisable).
-        let mut tags = crate::sip::Params::new(a.params)
-            .map_while(Result::ok)
-            .filter(|p| p.name.eq_ignore_ascii_case(b"tag"));
-        let first = tags.next();
-        if first.is_some_and(|t| t.value.is_none()) || tags.next().is_some() {
-            return Err(Error::Malformed(name));
-        }
-        Ok(a)
+        self.header(name)
+            .and_then(|h| NameAddr::parse_party(h.value))
+            .ok_or(Error::Malformed(name))
     }
 
     pub fn buf(&self) -> &'b [u8] {
