@@ -6,8 +6,8 @@
 #   board/musl/footprint.sh TARGET [BINARY]
 #
 # TARGET x86_64-unknown-linux-musl runs natively; the router targets run
-# under qemu-user (qemu-arm, ...).  BINARY defaults to the release build in
-# ${CARGO_TARGET_DIR:-target}/TARGET/release/edgesip (board/qemu/test.sh, or
+# under qemu-user (qemu-arm, ...).  BINARY defaults to the router build in
+# ${CARGO_TARGET_DIR:-target}/TARGET/router/edgesip (board/qemu/test.sh, or
 # the same cargo command, builds it).  Under qemu-user the process measured
 # is qemu's: its VmHWM and Rss include qemu itself, its host glibc, the
 # translated-code cache and the guest's pages, so they are an upper bound,
@@ -23,7 +23,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T=${1:?usage: footprint.sh TARGET [BINARY]}
-BIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/$T/release/edgesip}
+BIN=${2:-${CARGO_TARGET_DIR:-$ROOT/target}/$T/router/edgesip}
 [ -x "$BIN" ] || { echo "footprint.sh: no binary $BIN (build it first)" >&2; exit 2; }
 BIN_REAL=$(readlink -f "$BIN")
 # A freshly linked binary's pages are still dirty in the page cache and

@@ -8,7 +8,7 @@
 #   bundled musl (board/musl/zig-cc; Zig comes from PyPI's `ziglang`):
 #   armv7-unknown-linux-musleabihf, aarch64-unknown-linux-musl,
 #   mipsel-unknown-linux-musl, mips-unknown-linux-musl.  Static binaries need
-#   no sysroot under qemu.  The shipped build (see ship_profile; std without
+#   no sysroot under qemu.  The shipped build (profile router; std without
 #   the backtrace feature) is checked with `file` (statically linked,
 #   stripped, machine, byte order) and its size reported.
 # glibc: the glibc twins (same ISA, word size and byte order), linked by
@@ -24,7 +24,7 @@
 #                            build included (1800)
 #   EDGESIP_QEMU_VERBOSE=1   stream cargo's output instead of keeping it in logs
 #   EDGESIP_ZIG              the zig binary to link with (default: see board/musl/zig-cc)
-#   EDGESIP_QEMU_PROFILE     profile of the size build (default: ship_profile below)
+#   EDGESIP_QEMU_PROFILE     profile of the size build (default: router, what routers ship)
 set -euo pipefail
 
 MUSL_TARGETS=(armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl
@@ -54,10 +54,6 @@ LOG_DIR=$TARGET_DIR/qemu-logs
 
 die() { echo "test.sh: $*" >&2; exit 2; }
 
-# The profile a router of this CPU ships: measured (README, "Running on a
-# router"), opt-level "z" (profile router) is smaller than "s" (release)
-# only on armv7; on aarch64 and MIPS "s" is smaller.
-ship_profile() { case $1 in armv7-*-musl*) echo router ;; *) echo release ;; esac; }
 is_musl() { case $1 in *-musl*) return 0 ;; *) return 1 ;; esac; }
 # GNU triple of the cross gcc/glibc, qemu binary and Debian arch per target.
 gnu_triple() {
@@ -226,7 +222,7 @@ run_target() {
         EDGESIP_TEST_RUNNER="$qemu -L /usr/$(gnu_triple "$t")"; export EDGESIP_TEST_RUNNER
         build_std=("-Zbuild-std=std,panic_abort")
     fi
-    local profile=${EDGESIP_QEMU_PROFILE:-$(ship_profile "$t")}
+    local profile=${EDGESIP_QEMU_PROFILE:-router}
     R_STATUS[$t]=FAIL R_PASSED[$t]=0 R_FAILED[$t]=- R_SIZE[$t]=- R_BUILD[$t]=- R_TEST[$t]=-
     echo "== $t ($EDGESIP_TEST_RUNNER)"
     start=$(date +%s)
