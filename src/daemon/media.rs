@@ -1,6 +1,11 @@
 //! The relay's sockets: one UDP socket per relay port, bound when the core
-//! takes a pair and closed when it frees it, so an idle router holds no
-//! media sockets. Slots are preallocated for every (leg, pair, port).
+//! takes a pair. A freed pair's sockets stay open for [`KEEP`], still read
+//! (what arrives is dropped by the core: no call owns the pair), so a busy
+//! relay that takes the pair again binds nothing: binding and closing were
+//! 23 of the 35 system calls of a `--nat` call. An idle router closes them,
+//! and never holds more than the worst case of calls needs, which the file
+//! descriptor limit was sized for. Slots are preallocated for every (leg,
+//! pair, port).
 
 use super::sys::{udp_socket, RecvBatch, BATCH};
 use super::QUOTA;
@@ -9,8 +14,14 @@ use crate::relay::RelaySockets;
 use log::warn;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
+use crate::time::Instant;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+/// How long a freed pair's sockets stay open for reuse.
+pub const KEEP: Duration = Duration::from_secs(30);
 
 /// DSCP EF (expedited forwarding) for relayed RTP, as a TOS byte.
 const DSCP_EF: libc::c_int = 0xb8;
@@ -30,6 +41,17 @@ pub struct MediaSockets {
     /// Sockets that may have datagrams waiting, and the flags behind it.
     ready: Vec<usize>,
     queued: Vec<bool>,
+    /// Freed pairs whose sockets are still open, oldest first: (leg, pair,
+    /// freed at). An entry is live while `kept_at` of its pair says the
+    /// same time; a pair taken again leaves a dead entry behind.
+    kept: VecDeque<(usize, u16, Instant)>,
+    kept_at: Vec<Option<Instant>>,
+    /// Sockets open, and how many may be (the worst case of calls, which
+    /// the file descriptor limit was raised for).
+    open: usize,
+    budget: usize,
+    /// The clock of this turn, for `close`.
+    now: Instant,
 }
 
 impl MediaSockets {
@@ -39,9 +61,15 @@ impl MediaSockets {
         port_lo: u16,
         pairs: u16,
         legs: &[(IpAddr, bool)],
+        budget: usize,
     ) -> MediaSockets {
         let n = legs.len() * usize::from(pairs) * 2;
         MediaSockets {
+            kept: VecDeque::with_capacity(n / 2),
+            kept_at: vec![None; n / 2],
+            open: 0,
+            budget,
+            now: Instant::default(),
             registry: Some(registry),
             base,
             port_lo,
@@ -66,11 +94,73 @@ impl MediaSockets {
             socks: Vec::new(),
             ready: Vec::new(),
             queued: Vec::new(),
+            kept: VecDeque::new(),
+            kept_at: Vec::new(),
+            open: 0,
+            budget: 0,
+            now: Instant::default(),
+        }
+    }
+
+    /// Sets the clock of this turn and closes the pairs kept [`KEEP`].
+    pub fn sweep(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(&(leg, pair, at)) = self.kept.front() {
+            if self.is_kept(leg, pair, at) && now.since(at) < KEEP {
+                break;
+            }
+            self.kept.pop_front();
+            if self.is_kept(leg, pair, at) {
+                self.shut(leg, pair);
+            }
+        }
+    }
+
+    /// When the oldest kept pair is due to close.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.kept.front().map(|&(_, _, at)| at + KEEP)
+    }
+
+    fn is_kept(&self, leg: usize, pair: u16, at: Instant) -> bool {
+        self.kept_at.get(self.pair_slot(leg, pair)) == Some(&Some(at))
+    }
+
+    /// Closes the oldest kept pair; false if none is kept.
+    fn shut_oldest(&mut self) -> bool {
+        while let Some((leg, pair, at)) = self.kept.pop_front() {
+            if self.is_kept(leg, pair, at) {
+                self.shut(leg, pair);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Closes both sockets of a pair.
+    fn shut(&mut self, leg: usize, pair: u16) {
+        let p = self.pair_slot(leg, pair);
+        if let Some(k) = self.kept_at.get_mut(p) {
+            *k = None;
+        }
+        for odd in [false, true] {
+            let i = self.index(leg, pair, odd);
+            if let (Some(mut s), Some(r)) = (
+                self.socks.get_mut(i).and_then(Option::take),
+                self.registry.as_ref(),
+            ) {
+                let _ = r.deregister(&mut s);
+                self.open = self.open.saturating_sub(1);
+            }
         }
     }
 
     fn index(&self, leg: usize, pair: u16, odd: bool) -> usize {
         (leg * usize::from(self.pairs) + usize::from(pair)) * 2 + usize::from(odd)
+    }
+
+    /// Which pair of all legs' pairs: the index into `kept_at`.
+    fn pair_slot(&self, leg: usize, pair: u16) -> usize {
+        leg * usize::from(self.pairs) + usize::from(pair)
     }
 
     fn decode(&self, i: usize) -> (usize, u16, bool) {
@@ -168,9 +258,17 @@ impl MediaSockets {
 
 impl RelaySockets for MediaSockets {
     fn open(&mut self, leg: usize, pair: u16) -> bool {
-        let (Some(&ip), Some(registry)) = (self.bind_ips.get(leg), self.registry.as_ref()) else {
+        let (Some(&ip), Some(_)) = (self.bind_ips.get(leg), self.registry.as_ref()) else {
             return false;
         };
+        // Kept since a call freed it: open and read all along.
+        let p = self.pair_slot(leg, pair);
+        if let Some(k) = self.kept_at.get_mut(p) {
+            if k.take().is_some() {
+                return true;
+            }
+        }
+        while self.open + 2 > self.budget && self.shut_oldest() {}
         let port = self.port_lo + 2 * pair;
         let mut opened: [Option<UdpSocket>; 2] = [None, None];
         for (odd, slot) in opened.iter_mut().enumerate() {
@@ -184,25 +282,138 @@ impl RelaySockets for MediaSockets {
         for (odd, s) in opened.into_iter().enumerate() {
             let i = self.index(leg, pair, odd == 1);
             let Some(mut s) = s else { return false };
+            let Some(registry) = self.registry.as_ref() else {
+                return false;
+            };
             if let Err(e) = registry.register(&mut s, Token(self.base + i), Interest::READABLE) {
                 warn!("cannot watch relay port {}: {e}", port + odd as u16);
-                self.close(leg, pair);
+                self.shut(leg, pair);
                 return false;
             }
             self.socks[i] = Some(s);
+            self.open += 1;
         }
         true
     }
 
+    /// Keeps the pair's sockets open for the next call that takes it.
     fn close(&mut self, leg: usize, pair: u16) {
-        for odd in [false, true] {
-            let i = self.index(leg, pair, odd);
-            if let (Some(mut s), Some(r)) = (
-                self.socks.get_mut(i).and_then(Option::take),
-                self.registry.as_ref(),
-            ) {
-                let _ = r.deregister(&mut s);
-            }
+        let p = self.pair_slot(leg, pair);
+        if self.socks.get(self.index(leg, pair, false)).is_none_or(Option::is_none) {
+            return;
         }
+        // Full of dead entries (pairs taken and freed again): make room.
+        if self.kept.len() == self.kept.capacity() && !self.shut_oldest() {
+            self.kept.pop_front();
+        }
+        if let Some(k) = self.kept_at.get_mut(p) {
+            *k = Some(self.now);
+            self.kept.push_back((leg, pair, self.now));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod test {
+    use super::*;
+    use mio::Poll;
+    use std::net::Ipv4Addr;
+
+    const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    /// Whether someone holds `port` on loopback.
+    fn held(port: u16) -> bool {
+        std::net::UdpSocket::bind((LO, port)).is_err()
+    }
+
+    /// Three free pairs on loopback, below the ephemeral ports.
+    fn range() -> u16 {
+        let start = 14_000 + (std::process::id() % 500) as u16 * 6;
+        (0..100)
+            .map(|k| start + k * 6)
+            .find(|lo| (0..6).all(|i| !held(lo + i)))
+            .unwrap()
+    }
+
+    fn sockets(poll: &Poll, lo: u16, budget: usize) -> MediaSockets {
+        let r = poll.registry().try_clone().unwrap();
+        MediaSockets::new(r, 100, lo, 3, &[(LO, false)], budget)
+    }
+
+    #[test]
+    fn a_freed_pair_stays_open_for_keep_then_closes() {
+        let poll = Poll::new().unwrap();
+        let lo = range();
+        let mut m = sockets(&poll, lo, 12);
+        let t0 = Instant::from_secs(100);
+        m.sweep(t0);
+        assert!(m.open(0, 1));
+        assert!(held(lo + 2) && held(lo + 3));
+        m.close(0, 1);
+        assert_eq!(m.poll_timeout(), Some(t0 + KEEP));
+        m.sweep(t0 + KEEP - Duration::from_millis(1));
+        assert!(held(lo + 2) && held(lo + 3), "kept");
+        m.sweep(t0 + KEEP);
+        assert!(!held(lo + 2) && !held(lo + 3), "closed after KEEP");
+        assert_eq!(m.poll_timeout(), None);
+        assert_eq!(m.open, 0);
+    }
+
+    #[test]
+    fn a_kept_pair_is_taken_again_without_a_new_bind() {
+        let poll = Poll::new().unwrap();
+        let lo = range();
+        let mut m = sockets(&poll, lo, 12);
+        let t0 = Instant::from_secs(100);
+        m.sweep(t0);
+        assert!(m.open(0, 0));
+        m.close(0, 0);
+        // A new bind would fail: the kept sockets hold the ports.
+        m.sweep(t0 + Duration::from_secs(1));
+        assert!(m.open(0, 0));
+        assert_eq!(m.open, 2);
+        // Its old entry must not close it while a call holds it.
+        m.sweep(t0 + KEEP * 2);
+        assert!(held(lo) && held(lo + 1));
+        // Freed again: kept from then on.
+        m.close(0, 0);
+        m.sweep(t0 + KEEP * 2 + Duration::from_secs(1));
+        assert!(held(lo));
+        m.sweep(t0 + KEEP * 3);
+        assert!(!held(lo));
+    }
+
+    #[test]
+    fn the_socket_budget_closes_the_oldest_kept_pair_first() {
+        let poll = Poll::new().unwrap();
+        let lo = range();
+        // Room for two pairs' sockets.
+        let mut m = sockets(&poll, lo, 4);
+        m.sweep(Instant::from_secs(1));
+        assert!(m.open(0, 0));
+        m.close(0, 0);
+        m.sweep(Instant::from_secs(2));
+        assert!(m.open(0, 1));
+        m.close(0, 1);
+        m.sweep(Instant::from_secs(3));
+        assert!(m.open(0, 2));
+        assert!(!held(lo) && !held(lo + 1), "the oldest kept pair closed");
+        assert!(held(lo + 2) && held(lo + 4));
+        assert_eq!(m.open, 4);
+    }
+
+    #[test]
+    fn a_port_in_use_elsewhere_is_refused_and_nothing_is_kept() {
+        let poll = Poll::new().unwrap();
+        let lo = range();
+        let mut m = sockets(&poll, lo, 12);
+        let _other = std::net::UdpSocket::bind((LO, lo + 1)).unwrap();
+        m.sweep(Instant::from_secs(1));
+        assert!(!m.open(0, 0));
+        m.close(0, 0);
+        assert_eq!(m.poll_timeout(), None);
+        assert_eq!(m.open, 0);
+        assert!(!held(lo));
     }
 }

@@ -175,8 +175,15 @@ impl Daemon {
         let registry = poll.registry().try_clone().map_err(StartError::Poll)?;
         let legs: Vec<_> = cfg.legs.iter().map(|l| (l.addr.ip(), l.freebind)).collect();
         let media = match &cfg.nat {
-            Some(nat) => MediaSockets::new(registry, MEDIA_BASE, nat.port_lo, nat.pairs(), &legs),
-            None => MediaSockets::new(registry, MEDIA_BASE, 0, 0, &[]),
+            Some(nat) => MediaSockets::new(
+                registry,
+                MEDIA_BASE,
+                nat.port_lo,
+                nat.pairs(),
+                &legs,
+                nat.max_sockets(),
+            ),
+            None => MediaSockets::new(registry, MEDIA_BASE, 0, 0, &[], 0),
         };
         let mut shell = Shell::new(socks, cfg.legs.iter().map(|l| l.name.clone()).collect());
         shell.media = media;
@@ -271,10 +278,11 @@ impl Daemon {
                 Some(Duration::ZERO)
             } else {
                 let core = proxy.poll_timeout().map(|t| t.since(now));
-                match (core, shell.tcp.streams.poll_timeout(now)) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let media = shell.media.poll_timeout().map(|t| t.since(now));
+                [core, shell.tcp.streams.poll_timeout(now), media]
+                    .into_iter()
+                    .flatten()
+                    .min()
             };
             match poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -365,6 +373,7 @@ impl Shell {
     /// One round-robin turn: every ready leg up to its quota, the relay,
     /// DNS answers, then the core's timer if it is due.
     fn turn(&mut self, proxy: &mut Proxy, now: Instant) {
+        self.media.sweep(now);
         for leg in 0..self.socks.len() {
             if self.ready[leg] {
                 self.ready[leg] = self.drain(proxy, now, leg);
