@@ -1,6 +1,7 @@
 //! What the core may ask of the shell while it handles an input: the time,
 //! and the relay's sockets, which are bound when a call takes a port pair
-//! and closed when it frees it (so an idle router holds none). One context
+//! and released when it frees it (the shell keeps them a while for the
+//! next call, then closes them, so an idle router holds none). One context
 //! argument, as smoltcp's sockets take `cx`, instead of a capability
 //! passed beside every call.
 

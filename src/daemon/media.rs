@@ -11,10 +11,10 @@ use super::sys::{udp_socket, RecvBatch, BATCH};
 use super::QUOTA;
 use crate::output::{Socket, Transmit};
 use crate::relay::RelaySockets;
+use crate::time::Instant;
 use log::warn;
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
-use crate::time::Instant;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -299,7 +299,11 @@ impl RelaySockets for MediaSockets {
     /// Keeps the pair's sockets open for the next call that takes it.
     fn close(&mut self, leg: usize, pair: u16) {
         let p = self.pair_slot(leg, pair);
-        if self.socks.get(self.index(leg, pair, false)).is_none_or(Option::is_none) {
+        if self
+            .socks
+            .get(self.index(leg, pair, false))
+            .is_none_or(Option::is_none)
+        {
             return;
         }
         // Full of dead entries (pairs taken and freed again): make room.
