@@ -262,6 +262,44 @@ fn latching_foreign_sources_and_bye() {
     assert!(got.starts_with(b"INVITE "));
 }
 
+/// A port someone holds on `ip` (edgesip's relay, here).
+fn held(ip: &str, port: u16) -> bool {
+    UdpSocket::bind((ip, port)).is_err()
+}
+
+#[test]
+fn relay_ports_stay_open_after_a_call_then_close_when_idle() {
+    let s = start(2, "1");
+    let (uac, uas) = (Ua::bind("127.0.0.1"), Ua::bind("127.0.0.3"));
+    uac.send_to(
+        invite("kept", &uac, &uas, &sdp("127.0.0.1", 4000)).as_bytes(),
+        s.a,
+    );
+    let (inv, _) = uas.recv().expect("INVITE at UAS");
+    let relay_b = media_of(Message::parse(&inv).unwrap().body());
+    assert!(held("127.0.0.2", relay_b.port()), "bound for the offer");
+    // The callee refuses: the call and its pairs are freed...
+    uas.send_to(
+        common::sip::answer(&inv, "486 Busy Here", "bt", "", "").as_bytes(),
+        s.b,
+    );
+    let (busy, _) = uac.recv().expect("486 at UAC");
+    assert!(busy.starts_with(b"SIP/2.0 486 "));
+    // ... but the sockets stay for the next call that takes the pair,
+    let freed = std::time::Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(held("127.0.0.2", relay_b.port()), "closed at once");
+    assert!(held("127.0.0.2", relay_b.port() + 1));
+    // and an idle daemon closes them after 30 s, woken by no input.
+    let end = freed + Duration::from_secs(45);
+    while held("127.0.0.2", relay_b.port()) {
+        assert!(std::time::Instant::now() < end, "still open after 45 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(freed.elapsed() >= Duration::from_secs(29), "closed early");
+    assert!(!held("127.0.0.2", relay_b.port() + 1));
+}
+
 /// Runs edgesip under `ulimit -n 256` (soft and hard) with `args`; a start
 /// that works is stopped with SIGTERM once every leg is listening.
 fn run_with_fd_limit(args: &[&str]) -> (std::process::ExitStatus, String) {
