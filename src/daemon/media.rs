@@ -2,10 +2,10 @@
 //! takes a pair. A freed pair's sockets stay open for [`KEEP`], still read
 //! (what arrives is dropped by the core: no call owns the pair), so a busy
 //! relay that takes the pair again binds nothing: binding and closing were
-//! 23 of the 35 system calls of a `--nat` call. An idle router closes them,
-//! and never holds more than the worst case of calls needs, which the file
-//! descriptor limit was sized for. Slots are preallocated for every (leg,
-//! pair, port).
+//! about 23 of the 35 system calls of a `--nat` call. An idle router closes
+//! them, and never holds more than the worst case of calls needs, which the
+//! file descriptor limit was sized for. Slots are preallocated for every
+//! (leg, pair, port).
 
 use super::sys::{udp_socket, RecvBatch, BATCH};
 use super::QUOTA;
@@ -106,11 +106,12 @@ impl MediaSockets {
     pub fn sweep(&mut self, now: Instant) {
         self.now = now;
         while let Some(&(leg, pair, at)) = self.kept.front() {
-            if self.is_kept(leg, pair, at) && now.since(at) < KEEP {
+            let live = self.is_kept(leg, pair, at);
+            if live && now.since(at) < KEEP {
                 break;
             }
             self.kept.pop_front();
-            if self.is_kept(leg, pair, at) {
+            if live {
                 self.shut(leg, pair);
             }
         }
@@ -258,9 +259,6 @@ impl MediaSockets {
 
 impl RelaySockets for MediaSockets {
     fn open(&mut self, leg: usize, pair: u16) -> bool {
-        let (Some(&ip), Some(_)) = (self.bind_ips.get(leg), self.registry.as_ref()) else {
-            return false;
-        };
         // Kept since a call freed it: open and read all along.
         let p = self.pair_slot(leg, pair);
         if let Some(k) = self.kept_at.get_mut(p) {
@@ -269,6 +267,9 @@ impl RelaySockets for MediaSockets {
             }
         }
         while self.open + 2 > self.budget && self.shut_oldest() {}
+        let (Some(&ip), Some(registry)) = (self.bind_ips.get(leg), self.registry.as_ref()) else {
+            return false;
+        };
         let port = self.port_lo + 2 * pair;
         let mut opened: [Option<UdpSocket>; 2] = [None, None];
         for (odd, slot) in opened.iter_mut().enumerate() {
@@ -282,9 +283,6 @@ impl RelaySockets for MediaSockets {
         for (odd, s) in opened.into_iter().enumerate() {
             let i = self.index(leg, pair, odd == 1);
             let Some(mut s) = s else { return false };
-            let Some(registry) = self.registry.as_ref() else {
-                return false;
-            };
             if let Err(e) = registry.register(&mut s, Token(self.base + i), Interest::READABLE) {
                 warn!("cannot watch relay port {}: {e}", port + odd as u16);
                 self.shut(leg, pair);
@@ -307,8 +305,8 @@ impl RelaySockets for MediaSockets {
             return;
         }
         // Full of dead entries (pairs taken and freed again): make room.
-        if self.kept.len() == self.kept.capacity() && !self.shut_oldest() {
-            self.kept.pop_front();
+        if self.kept.len() == self.kept.capacity() {
+            self.shut_oldest();
         }
         if let Some(k) = self.kept_at.get_mut(p) {
             *k = Some(self.now);
@@ -331,27 +329,33 @@ mod test {
         std::net::UdpSocket::bind((LO, port)).is_err()
     }
 
-    /// Three free pairs on loopback, below the ephemeral ports.
+    /// Three free pairs on loopback, below the ephemeral ports; another
+    /// range for each test, which run side by side.
     fn range() -> u16 {
-        let start = 14_000 + (std::process::id() % 500) as u16 * 6;
+        use std::sync::atomic::{AtomicU16, Ordering};
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        let start = 14_000 + (std::process::id() % 100) as u16 * 60;
         (0..100)
-            .map(|k| start + k * 6)
+            .map(|_| start + NEXT.fetch_add(1, Ordering::Relaxed) % 1000 * 6)
             .find(|lo| (0..6).all(|i| !held(lo + i)))
             .unwrap()
     }
 
-    fn sockets(poll: &Poll, lo: u16, budget: usize) -> MediaSockets {
+    /// Three pairs on one loopback leg, room for `budget` sockets, at `t`;
+    /// the poll, the first port and the sockets.
+    fn setup(budget: usize, t: Instant) -> (Poll, u16, MediaSockets) {
+        let poll = Poll::new().unwrap();
+        let lo = range();
         let r = poll.registry().try_clone().unwrap();
-        MediaSockets::new(r, 100, lo, 3, &[(LO, false)], budget)
+        let mut m = MediaSockets::new(r, 100, lo, 3, &[(LO, false)], budget);
+        m.sweep(t);
+        (poll, lo, m)
     }
 
     #[test]
     fn a_freed_pair_stays_open_for_keep_then_closes() {
-        let poll = Poll::new().unwrap();
-        let lo = range();
-        let mut m = sockets(&poll, lo, 12);
         let t0 = Instant::from_secs(100);
-        m.sweep(t0);
+        let (_poll, lo, mut m) = setup(12, t0);
         assert!(m.open(0, 1));
         assert!(held(lo + 2) && held(lo + 3));
         m.close(0, 1);
@@ -366,11 +370,8 @@ mod test {
 
     #[test]
     fn a_kept_pair_is_taken_again_without_a_new_bind() {
-        let poll = Poll::new().unwrap();
-        let lo = range();
-        let mut m = sockets(&poll, lo, 12);
         let t0 = Instant::from_secs(100);
-        m.sweep(t0);
+        let (_poll, lo, mut m) = setup(12, t0);
         assert!(m.open(0, 0));
         m.close(0, 0);
         // A new bind would fail: the kept sockets hold the ports.
@@ -390,11 +391,8 @@ mod test {
 
     #[test]
     fn the_socket_budget_closes_the_oldest_kept_pair_first() {
-        let poll = Poll::new().unwrap();
-        let lo = range();
         // Room for two pairs' sockets.
-        let mut m = sockets(&poll, lo, 4);
-        m.sweep(Instant::from_secs(1));
+        let (_poll, lo, mut m) = setup(4, Instant::from_secs(1));
         assert!(m.open(0, 0));
         m.close(0, 0);
         m.sweep(Instant::from_secs(2));
@@ -409,11 +407,8 @@ mod test {
 
     #[test]
     fn a_port_in_use_elsewhere_is_refused_and_nothing_is_kept() {
-        let poll = Poll::new().unwrap();
-        let lo = range();
-        let mut m = sockets(&poll, lo, 12);
+        let (_poll, lo, mut m) = setup(12, Instant::from_secs(1));
         let _other = std::net::UdpSocket::bind((LO, lo + 1)).unwrap();
-        m.sweep(Instant::from_secs(1));
         assert!(!m.open(0, 0));
         m.close(0, 0);
         assert_eq!(m.poll_timeout(), None);
